@@ -1,0 +1,381 @@
+package outbox
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// DefaultTable is the name of the events table.
+const DefaultTable = "events"
+
+// NotifyChannel is the PostgreSQL channel that a commit which wrote events
+// notifies, so that relays in other processes wake up at once.
+const NotifyChannel = "domainevents"
+
+// ErrUnsupportedDialect is returned for a database other than SQLite and
+// PostgreSQL.
+var ErrUnsupportedDialect = errors.New("outbox: unsupported database dialect")
+
+// Store reads and writes the events table of one database. It is safe for
+// concurrent use.
+type Store struct {
+	db *bun.DB
+	q  queries
+	pg bool
+}
+
+// NewStore returns a store for db, which must use the SQLite or PostgreSQL
+// dialect of Bun.
+func NewStore(db *bun.DB) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("outbox: nil *bun.DB")
+	}
+
+	switch name := db.Dialect().Name(); name {
+	case dialect.SQLite:
+		return &Store{db: db, q: sqliteQueries}, nil
+	case dialect.PG:
+		return &Store{db: db, q: pgQueries, pg: true}, nil
+	default:
+		return nil, fmt.Errorf("%w %q: use PostgreSQL (pgdialect) or SQLite (sqlitedialect)",
+			ErrUnsupportedDialect, name.String())
+	}
+}
+
+// DB returns the database the store works on.
+func (s *Store) DB() *bun.DB { return s.db }
+
+// Postgres reports whether the store works on PostgreSQL.
+func (s *Store) Postgres() bool { return s.pg }
+
+// CreateTable creates the events table and its indexes if they do not exist,
+// and adds this library's extra columns to a table that lacks them (one
+// created by another implementation). It is safe to call on every start.
+func (s *Store) CreateTable(ctx context.Context) error {
+	for _, stmt := range s.q.create {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("outbox: create events table: %w", err)
+		}
+	}
+
+	have, err := s.columns(ctx)
+	if err != nil {
+		return err
+	}
+
+	for _, col := range s.q.extraColumns {
+		if have[col.name] {
+			continue
+		}
+		stmt := "ALTER TABLE events ADD COLUMN " + col.name + " " + col.ddl
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("outbox: add column %s to events: %w", col.name, err)
+		}
+	}
+
+	for _, stmt := range s.q.indexes {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("outbox: create events index: %w", err)
+		}
+	}
+
+	return nil
+}
+
+func (s *Store) columns(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, s.q.listColumns)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: list events columns: %w", err)
+	}
+	defer rows.Close()
+
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("outbox: list events columns: %w", err)
+		}
+		have[name] = true
+	}
+
+	return have, rows.Err()
+}
+
+// Insert writes events as pending rows with one multi-row INSERT through
+// idb, which is normally the business transaction. On PostgreSQL the same
+// statement notifies [NotifyChannel], which PostgreSQL delivers when the
+// transaction commits.
+func (s *Store) Insert(ctx context.Context, idb bun.IDB, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+
+	var sb strings.Builder
+	args := make([]any, 0, len(events)*s.q.insertArgs)
+
+	sb.WriteString(s.q.insertHead)
+	now := time.Now()
+	for i := range events {
+		e := &events[i]
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(s.q.insertRow)
+
+		meta, err := encodeMetadata(e.Metadata)
+		if err != nil {
+			return fmt.Errorf("outbox: event %s metadata: %w", e.ID, err)
+		}
+		created := e.CreatedAt
+		if created.IsZero() {
+			created = now
+		}
+		args = s.q.appendInsertArgs(args, e, string(meta), created)
+	}
+	sb.WriteString(s.q.insertTail)
+
+	if _, err := idb.ExecContext(ctx, sb.String(), args...); err != nil {
+		return fmt.Errorf("outbox: insert %d events: %w", len(events), err)
+	}
+
+	return nil
+}
+
+// Claim leases up to limit pending rows whose time has come, oldest first,
+// at most one per entity key and never one whose entity has an older pending
+// row. The lease keeps other relays away until it runs out, it is renewed by
+// nothing, and it ends with [Store.Complete] or [Store.Release].
+func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Claimed, error) {
+	var args []any
+	if s.pg {
+		args = []any{limit, lease.Milliseconds()}
+	} else {
+		now := time.Now()
+		args = []any{FormatTime(now.Add(lease)), FormatTime(now), limit}
+	}
+
+	rows, err := s.db.QueryContext(ctx, s.q.claim, args...)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: claim events: %w", err)
+	}
+	defer rows.Close()
+
+	var out []Claimed
+	for rows.Next() {
+		c, err := s.scanClaimed(rows)
+		if err != nil {
+			return nil, fmt.Errorf("outbox: claim events: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("outbox: claim events: %w", err)
+	}
+
+	sortClaimed(out)
+
+	return out, nil
+}
+
+func (s *Store) scanClaimed(rows *sql.Rows) (Claimed, error) {
+	var (
+		c                           Claimed
+		raw, jsonText               sql.NullString
+		created                     any
+		key, delivered, meta, topic sql.NullString
+	)
+
+	err := rows.Scan(&c.ID, &c.Type, &raw, &jsonText, &c.Attempts, &created,
+		&key, &delivered, &meta, &topic, &c.Seq)
+	if err != nil {
+		return c, err
+	}
+
+	switch {
+	case raw.Valid:
+		c.Payload = []byte(raw.String)
+	case jsonText.Valid:
+		c.Payload = []byte(jsonText.String)
+	default:
+		c.Payload = []byte("null")
+	}
+
+	switch v := created.(type) {
+	case time.Time:
+		c.CreatedAt = v.UTC()
+	case string:
+		if c.CreatedAt, err = parseTime(v); err != nil {
+			return c, fmt.Errorf("event %s created_at %q: %w", c.ID, v, err)
+		}
+	case []byte:
+		if c.CreatedAt, err = parseTime(string(v)); err != nil {
+			return c, fmt.Errorf("event %s created_at %q: %w", c.ID, v, err)
+		}
+	}
+
+	c.EntityKey = key.String
+	c.Topic = topic.String
+	if delivered.String != "" {
+		c.DeliveredTo = strings.Split(delivered.String, ",")
+	}
+	if meta.String != "" {
+		if err := json.Unmarshal([]byte(meta.String), &c.Metadata); err != nil {
+			return c, fmt.Errorf("event %s metadata: %w", c.ID, err)
+		}
+	}
+
+	return c, nil
+}
+
+// Outcome is what became of one claimed row.
+type Outcome struct {
+	// ID is the event id.
+	ID string
+
+	// Status is the row's new status: StatusPublished, StatusFailed, or
+	// StatusPending to try again.
+	Status string
+
+	// CountAttempt adds one to the row's attempts. A delivery that was not
+	// tried (its destination was down, or the relay is shutting down) does
+	// not count.
+	CountAttempt bool
+
+	// RetryAfter is how long a pending row waits before it can be claimed
+	// again.
+	RetryAfter time.Duration
+
+	// DeliveredTo lists every destination that has accepted the event so
+	// far.
+	DeliveredTo []string
+
+	// Error describes the last failure; empty on success.
+	Error string
+}
+
+// maxBatch bounds the rows one statement writes.
+const maxBatch = 500
+
+// Complete writes the outcomes of claimed rows, in as few statements as the
+// batch allows: one for the published rows, one for the rest.
+func (s *Store) Complete(ctx context.Context, outcomes []Outcome) error {
+	for len(outcomes) > 0 {
+		n := min(len(outcomes), maxBatch)
+		if err := s.complete(ctx, outcomes[:n]); err != nil {
+			return err
+		}
+		outcomes = outcomes[n:]
+	}
+
+	return nil
+}
+
+func (s *Store) complete(ctx context.Context, outcomes []Outcome) error {
+	var published []string
+	var other []Outcome
+
+	for _, o := range outcomes {
+		if o.Status == StatusPublished {
+			published = append(published, o.ID)
+		} else {
+			other = append(other, o)
+		}
+	}
+
+	if len(published) > 0 {
+		var args []any
+		if !s.pg {
+			args = append(args, FormatTime(time.Now()))
+		}
+		args = append(args, bun.In(published))
+		if _, err := s.db.ExecContext(ctx, s.q.markPublished, args...); err != nil {
+			return fmt.Errorf("outbox: mark %d events published: %w", len(published), err)
+		}
+	}
+
+	if len(other) == 0 {
+		return nil
+	}
+
+	var sb strings.Builder
+	args := make([]any, 0, len(other)*6)
+
+	sb.WriteString(s.q.updateHead)
+	now := time.Now()
+	for i, o := range other {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(s.q.updateRow)
+
+		inc := 0
+		if o.CountAttempt {
+			inc = 1
+		}
+		var retry any = o.RetryAfter.Milliseconds()
+		if !s.pg {
+			retry = FormatTime(now.Add(o.RetryAfter))
+		}
+		args = append(args, o.ID, o.Status, inc, retry,
+			strings.Join(o.DeliveredTo, ","), truncate(o.Error, 1000))
+	}
+	sb.WriteString(s.q.updateTail)
+
+	if _, err := s.db.ExecContext(ctx, sb.String(), args...); err != nil {
+		return fmt.Errorf("outbox: record %d delivery failures: %w", len(other), err)
+	}
+
+	return nil
+}
+
+// Release ends the lease of claimed rows that were not delivered, so that
+// any relay can claim them at once. It leaves attempts as they are.
+func (s *Store) Release(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+
+	_, err := s.db.ExecContext(ctx,
+		"UPDATE events SET available_at = NULL WHERE status = 'pending' AND id IN (?)",
+		bun.In(ids))
+	if err != nil {
+		return fmt.Errorf("outbox: release %d events: %w", len(ids), err)
+	}
+
+	return nil
+}
+
+func encodeMetadata(m map[string]string) ([]byte, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+
+	return json.Marshal(m)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+
+	return s[:n]
+}
+
+func sortClaimed(cs []Claimed) {
+	slices.SortFunc(cs, func(a, b Claimed) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+}
