@@ -379,3 +379,43 @@ func sortClaimed(cs []Claimed) {
 		return cmp.Compare(a.Seq, b.Seq)
 	})
 }
+
+// ErrNoTable is returned by [Store.Check] when the events table or some of
+// its columns are missing.
+var ErrNoTable = errors.New("outbox: events table is missing or incomplete")
+
+// Check verifies that the events table exists with every column the store
+// uses, so that a missing migration fails at start-up, not at the first
+// event.
+func (s *Store) Check(ctx context.Context) error {
+	have, err := s.columns(ctx)
+	if err != nil {
+		return err
+	}
+
+	var missing []string
+	want := []string{"id", "type", "payload", "status", "attempts", "created_at", "published_at"}
+	for _, col := range s.q.extraColumns {
+		want = append(want, col.name)
+	}
+	for _, col := range want {
+		if !have[col] {
+			missing = append(missing, col)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+
+	file := "sqlite.sql"
+	if s.pg {
+		file = "postgres.sql"
+	}
+	if len(missing) == len(want) {
+		return fmt.Errorf("%w: no table named events; call domainevents.CreateTable(ctx, db) "+
+			"at start-up, or apply outbox/schema/%s with your migration tool", ErrNoTable, file)
+	}
+
+	return fmt.Errorf("%w: columns %s are missing; call domainevents.CreateTable(ctx, db), "+
+		"which adds them, or apply outbox/schema/%s", ErrNoTable, strings.Join(missing, ", "), file)
+}
