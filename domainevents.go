@@ -180,6 +180,9 @@ func (e *Events) Publisher(ctx context.Context, tx bun.IDB) message.Publisher {
 	return forwarder.NewTablePublisher(ctx, e.store, tx)
 }
 
+// DB returns the database the events are captured on.
+func (e *Events) DB() *bun.DB { return e.db }
+
 // Store returns the events table store, for operators' tasks such as
 // redrive and retention.
 func (e *Events) Store() *outbox.Store { return e.store }

@@ -58,10 +58,11 @@ func Open(t testing.TB, name string) *bun.DB {
 }
 
 // SQLiteDSN is the DSN the library recommends for a SQLite file: WAL,
-// a busy timeout and IMMEDIATE transactions.
+// a busy timeout, foreign keys and IMMEDIATE transactions.
 func SQLiteDSN(path string) string {
 	return "file:" + path +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+		"&_txlock=immediate"
 }
 
 // SQLite opens the SQLite file at path.

@@ -85,8 +85,9 @@ func newMessage(id, eventType, entityKey string, raw []byte) *message.Message {
 // number in exponent form.
 func newHandWrittenEvent(eventType string) *message.Message {
 	id := watermill.NewUUID()
-	raw := fmt.Sprintf(`{ "id" : %q,`+"\n\t"+`"type":%q, "payload" : {"note": "caf\u00e9 \u2028 \/ \"q\"",`+
-		` "n": 1.0e2, "empty": {}, "list": [ 1,2 , 3 ]}, "status":"pending", "attempts" : 0,`+
+	raw := fmt.Sprintf(`{ "id" : %q,`+"\n\t"+`"type":%q, "payload" : `+
+		`{"note": "caf\u00e9 \u2028 \/ \"q\"", "n": 1.0e2, "empty": {}, "list": [ 1,2 , 3 ]},`+
+		` "status":"pending", "attempts" : 0,`+
 		` "created_at": "2026-12-04T15:21:24.123456Z", "published_at": null }`,
 		id, eventType)
 

@@ -251,13 +251,14 @@ func testOversizeRefused(t *testing.T, h Harness) {
 
 	big := NewEvent("blob.created", "Blob:1", map[string]any{"data": largeText(h.MaxBytes + 1)})
 	if len(big.Payload) <= h.MaxBytes {
-		t.Fatalf("publishertest: oversize body is %d bytes, not over %d", len(big.Payload), h.MaxBytes)
+		t.Fatalf("publishertest: oversize body is %d bytes, not over %d",
+			len(big.Payload), h.MaxBytes)
 	}
 
 	err := publishErr(t, h.Publisher, big)
 	if !errors.Is(err, publishers.ErrPermanent) {
-		t.Fatalf("Publish of a %d-byte body with limit %d: err = %v, want one wrapping ErrPermanent",
-			len(big.Payload), h.MaxBytes, err)
+		t.Fatalf("Publish of a %d-byte body with limit %d: err = %v, "+
+			"want one wrapping ErrPermanent", len(big.Payload), h.MaxBytes, err)
 	}
 
 	// A small event published afterwards proves the reader is live; by the

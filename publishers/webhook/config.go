@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -84,27 +83,35 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports the first problem with the configuration. Zero values
-// that have a default are accepted. The error names the environment
-// variable that usually sets the field and how to fix it, and never contains
-// the secret.
+// Validate reports the first problem with the configuration as an error
+// that starts "webhook: invalid config". Zero values that have a default are
+// accepted. The error names the environment variable that usually sets the
+// field and how to fix it, and never contains the secret.
 func (c Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("webhook: invalid config: %w", err)
+	}
+
+	return nil
+}
+
+func (c Config) validate() error {
 	if _, err := parseURL(c.URL); err != nil {
 		return err
 	}
 
-	if _, err := DecodeSecret(c.Secret); err != nil {
-		return fmt.Errorf("%s: %w; set it to the signing secret shared with the receiver, "+
+	if _, err := decodeKey(c.Secret); err != nil {
+		return fmt.Errorf("%s %w; set it to the signing secret shared with the receiver, "+
 			"\"whsec_\" followed by base64 (for example \"whsec_\" + `openssl rand -base64 32`)",
 			EnvSecret, err)
 	}
 
 	if c.Timeout < 0 {
-		return fmt.Errorf("webhook: Timeout is %s; it must be positive, or zero for %s",
+		return fmt.Errorf("Timeout is %s; it must be positive, or zero for %s",
 			c.Timeout, DefaultTimeout)
 	}
 	if c.MaxBytes < 0 {
-		return fmt.Errorf("webhook: MaxBytes is %d; it must be positive, or zero for %d",
+		return fmt.Errorf("MaxBytes is %d; it must be positive, or zero for %d",
 			c.MaxBytes, DefaultMaxBytes)
 	}
 
@@ -121,7 +128,7 @@ func parseURL(raw string) (*url.URL, error) {
 
 	u, err := url.Parse(raw)
 	shown := raw
-	if err == nil {
+	if err == nil && u.User != nil {
 		shown = u.Redacted()
 	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -131,11 +138,6 @@ func parseURL(raw string) (*url.URL, error) {
 
 	return u, nil
 }
-
-// errRedirect stops the default client from following redirects: a POST
-// turned into a GET by a 301 or 302 would lose the event, so a redirect is
-// reported as the non-2xx answer it is.
-var errRedirect = errors.New("webhook: redirects are not followed")
 
 func newClient(timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
@@ -153,6 +155,8 @@ func newClient(timeout time.Duration) *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 	}
 
+	// A POST turned into a GET by a 301 or 302 would lose the event, so a
+	// redirect is returned, and reported, as the non-2xx answer it is.
 	return &http.Client{
 		Transport: transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error {

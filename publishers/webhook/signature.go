@@ -33,22 +33,29 @@ const signatureVersion = "v1"
 
 // DecodeSecret returns the signing key of a secret: the standard base64
 // decoding of the secret after removing an optional "whsec_" prefix. It
-// returns an error for a secret that is not valid base64 or decodes to no
-// bytes. The error never contains the secret.
+// returns an error for a secret that is empty or not valid base64. The
+// error never contains the secret.
 func DecodeSecret(secret string) ([]byte, error) {
+	key, err := decodeKey(secret)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: secret %w", err)
+	}
+
+	return key, nil
+}
+
+// decodeKey returns errors that complete the sentence "the secret ...".
+func decodeKey(secret string) ([]byte, error) {
 	encoded := strings.TrimPrefix(secret, SecretPrefix)
 	if encoded == "" {
-		return nil, errors.New("webhook: secret is empty")
+		return nil, errors.New("is empty")
 	}
 
 	key, err := base64.StdEncoding.DecodeString(encoded)
 	if err != nil {
 		// The decoder's error names an offset, never the secret's bytes.
-		return nil, fmt.Errorf("webhook: secret is not standard base64 after the optional %q "+
-			"prefix: %w", SecretPrefix, err)
-	}
-	if len(key) == 0 {
-		return nil, errors.New("webhook: secret decodes to an empty key")
+		return nil, fmt.Errorf("is not standard base64 after the optional %q prefix (%w)",
+			SecretPrefix, err)
 	}
 
 	return key, nil
