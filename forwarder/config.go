@@ -17,11 +17,18 @@ type Config struct {
 	// accepted it. Required.
 	Destinations []publishers.Destination
 
-	// BatchSize is the most rows one claim takes. Defaults to 50.
+	// BatchSize is the most rows one claim takes while the table is quiet.
+	// Defaults to 50, as the contract says.
 	BatchSize int
 
+	// MaxBatchSize is the most rows one claim takes while a backlog lasts:
+	// each claim that comes back full doubles the next one, up to this, and
+	// one that does not resets it to BatchSize. Fewer, larger claims are what
+	// lets a backlog drain fast. Defaults to 250; at most 500.
+	MaxBatchSize int
+
 	// MaxInFlight is the most events being delivered at once, across claims.
-	// Defaults to 8 times BatchSize.
+	// Defaults to 256 or MaxBatchSize, whichever is larger.
 	MaxInFlight int
 
 	// PollInterval is how often the relay looks for rows when nothing wakes
@@ -77,8 +84,11 @@ func (c *Config) setDefaults() {
 	if c.BatchSize == 0 {
 		c.BatchSize = 50
 	}
+	if c.MaxBatchSize == 0 {
+		c.MaxBatchSize = max(250, c.BatchSize)
+	}
 	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 8 * c.BatchSize
+		c.MaxInFlight = max(256, c.MaxBatchSize)
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = 5 * time.Second
@@ -137,7 +147,8 @@ func (c *Config) Validate() error {
 		bad  bool
 	}{
 		{"BatchSize", c.BatchSize < 1 || c.BatchSize > 500},
-		{"MaxInFlight", c.MaxInFlight < c.BatchSize},
+		{"MaxBatchSize", c.MaxBatchSize < c.BatchSize || c.MaxBatchSize > 500},
+		{"MaxInFlight", c.MaxInFlight < c.MaxBatchSize},
 		{"PollInterval", c.PollInterval < time.Millisecond},
 		{"Lease", c.Lease < time.Second},
 		{"MaxAttempts", c.MaxAttempts < 1},
@@ -148,7 +159,8 @@ func (c *Config) Validate() error {
 	}
 	for _, chk := range checks {
 		if chk.bad {
-			return fmt.Errorf("%s is out of range (BatchSize 1-500, MaxInFlight >= BatchSize, "+
+			return fmt.Errorf("%s is out of range (BatchSize 1-500, MaxBatchSize BatchSize-500, "+
+				"MaxInFlight >= MaxBatchSize, "+
 				"PollInterval >= 1ms, Lease >= 1s, MaxAttempts >= 1, TripAfter >= 2)", chk.name)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -25,6 +26,10 @@ type subscriber struct {
 	fan   *fanOut
 	stats *Stats
 	log   *slog.Logger
+
+	claimers, markers int // how many claims and marks run at once
+	claimSize         atomic.Int64
+	markQ             chan []result
 
 	wake    chan struct{}
 	room    chan struct{}
@@ -49,11 +54,26 @@ type result struct {
 	acked bool
 }
 
+// markers is how many marks run at once. PostgreSQL serves them in
+// parallel; SQLite has one writer, so more would only queue. Claims run one
+// at a time: measured here, parallel claims of one relay fight over the
+// head of the pending index and each gets slower.
+func markers(store *outbox.Store) int {
+	if store.Postgres() {
+		return 2
+	}
+
+	return 1
+}
+
 func newSubscriber(store *outbox.Store, cfg *Config, fan *fanOut, stats *Stats) *subscriber {
 	ctx, cancel := context.WithCancel(context.Background())
 
-	return &subscriber{
+	s := &subscriber{
 		store:     store,
+		claimers:  1,
+		markers:   markers(store),
+		markQ:     make(chan []result),
 		cfg:       cfg,
 		fan:       fan,
 		stats:     stats,
@@ -70,6 +90,9 @@ func newSubscriber(store *outbox.Store, cfg *Config, fan *fanOut, stats *Stats) 
 		stopMarks: make(chan struct{}),
 		markDone:  make(chan struct{}),
 	}
+	s.claimSize.Store(int64(cfg.BatchSize))
+
+	return s
 }
 
 // Subscribe starts claiming. It can be called once; the topic is the
@@ -107,6 +130,17 @@ func signal(ch chan struct{}) {
 func (s *subscriber) claimLoop() {
 	defer close(s.claimDone)
 
+	var wg sync.WaitGroup
+	for range s.claimers {
+		wg.Go(s.claimWorker)
+	}
+	wg.Wait()
+}
+
+func (s *subscriber) claimWorker() {
+	conn := &pinnedConn{base: s.store}
+	defer conn.drop()
+
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 
@@ -119,14 +153,14 @@ func (s *subscriber) claimLoop() {
 		case <-s.room:
 		}
 
-		next := s.claimAll()
+		next := s.claimAll(conn)
 		timer.Reset(next)
 	}
 }
 
 // claimAll claims until the backlog, the room for deliveries in flight or
 // the destinations' readiness runs out, and returns how long to sleep.
-func (s *subscriber) claimAll() time.Duration {
+func (s *subscriber) claimAll(conn *pinnedConn) time.Duration {
 	for {
 		limit, probeAt := s.limit()
 		if limit == 0 {
@@ -136,8 +170,13 @@ func (s *subscriber) claimAll() time.Duration {
 			return s.cfg.PollInterval
 		}
 
-		rows, err := s.store.Claim(s.ctx, limit, s.cfg.Lease)
+		store, err := conn.store(s.ctx)
+		var rows []outbox.Claimed
+		if err == nil {
+			rows, err = store.Claim(s.ctx, limit, s.cfg.Lease)
+		}
 		if err != nil {
+			conn.drop()
 			if s.ctx.Err() == nil {
 				s.log.Warn("claim failed; trying again", "error", err)
 			}
@@ -145,8 +184,15 @@ func (s *subscriber) claimAll() time.Duration {
 		}
 		s.stats.Claimed.Add(int64(len(rows)))
 
-		if !s.emit(rows) || len(rows) < limit {
+		if !s.emit(rows) {
 			return s.cfg.PollInterval
+		}
+		if len(rows) < limit {
+			s.claimSize.Store(int64(s.cfg.BatchSize))
+			return s.cfg.PollInterval
+		}
+		if size := int(s.claimSize.Load()); limit == size {
+			s.claimSize.Store(int64(min(2*size, s.cfg.MaxBatchSize)))
 		}
 	}
 }
@@ -156,7 +202,7 @@ func (s *subscriber) limit() (int, time.Time) {
 	busy := len(s.inflight)
 	s.mu.Unlock()
 
-	room := min(s.cfg.MaxInFlight-busy, s.cfg.BatchSize)
+	room := min(s.cfg.MaxInFlight-busy, max(int(s.claimSize.Load()), s.cfg.BatchSize))
 	if room <= 0 {
 		return 0, time.Time{}
 	}
@@ -266,8 +312,17 @@ func (s *subscriber) watch(msg *message.Message, d *delivery) {
 	}
 }
 
+// markLoop gathers outcomes into batches and hands each to a free mark
+// worker; while all are busy, the next batch grows.
 func (s *subscriber) markLoop() {
 	defer close(s.markDone)
+
+	var wg sync.WaitGroup
+	for range s.markers {
+		wg.Go(s.markWorker)
+	}
+	defer wg.Wait()
+	defer close(s.markQ)
 
 	for {
 		var batch []result
@@ -278,16 +333,49 @@ func (s *subscriber) markLoop() {
 			return
 		}
 
-	drain:
-		for len(batch) < 500 {
-			select {
-			case r := <-s.results:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
+		batch = s.gather(batch)
+		s.markQ <- batch
+	}
+}
 
+// Marks gather for at most markLinger, and stop gathering once no outcome
+// has come for markGap: under load a mark carries many rows, and when the
+// table is quiet one outcome is written a fraction of a millisecond after
+// its delivery.
+const (
+	markLinger = 2 * time.Millisecond
+	markGap    = 250 * time.Microsecond
+	markMax    = 500
+)
+
+func (s *subscriber) gather(batch []result) []result {
+	deadline := time.Now().Add(markLinger)
+	gap := time.NewTimer(markGap)
+	defer gap.Stop()
+
+	for len(batch) < markMax {
+		select {
+		case r := <-s.results:
+			batch = append(batch, r)
+			if time.Now().After(deadline) {
+				return batch
+			}
+			gap.Reset(markGap)
+		case <-gap.C:
+			return batch
+		case <-s.stopMarks:
+			return batch
+		}
+	}
+
+	return batch
+}
+
+func (s *subscriber) markWorker() {
+	conn := &pinnedConn{base: s.store}
+	defer conn.drop()
+
+	for batch := range s.markQ {
 		outcomes := make([]outbox.Outcome, len(batch))
 		ids := make([]string, len(batch))
 		for i, r := range batch {
@@ -295,20 +383,40 @@ func (s *subscriber) markLoop() {
 			ids[i] = r.d.id
 		}
 
-		s.write(outcomes)
+		s.write(conn, outcomes)
 		s.untrack(ids...)
+		s.wakeForRetry(outcomes)
+	}
+}
+
+// wakeForRetry makes the relay claim again when the soonest retry of the
+// batch is due, if that comes before the next poll.
+func (s *subscriber) wakeForRetry(outcomes []outbox.Outcome) {
+	var soonest time.Duration
+	for _, o := range outcomes {
+		if o.Status == outbox.StatusPending && (soonest == 0 || o.RetryAfter < soonest) {
+			soonest = o.RetryAfter
+		}
+	}
+
+	if soonest > 0 && soonest < s.cfg.PollInterval {
+		time.AfterFunc(soonest+5*time.Millisecond, func() { signal(s.wake) })
 	}
 }
 
 // write records outcomes, retrying while the database is unreachable. A row
 // whose outcome is never written is claimed again when its lease runs out,
 // so a failure here can duplicate a delivery but never lose one.
-func (s *subscriber) write(outcomes []outbox.Outcome) {
+func (s *subscriber) write(conn *pinnedConn, outcomes []outbox.Outcome) {
 	for {
-		err := s.store.Complete(s.ctx, outcomes)
+		store, err := conn.store(s.ctx)
+		if err == nil {
+			err = store.Complete(s.ctx, outcomes)
+		}
 		if err == nil || s.ctx.Err() != nil {
 			return
 		}
+		conn.drop()
 
 		s.log.Warn("recording delivery outcomes failed; trying again",
 			"count", len(outcomes), "error", err)

@@ -154,8 +154,11 @@ RETURNING 1) SELECT pg_notify('` + NotifyChannel + `', '')`,
 		return append(args, e.ID, e.Type, p, p, e.EntityKey, meta, e.Topic)
 	},
 
-	// Arguments: limit, lease in milliseconds.
-	claim: `WITH picked AS (
+	// Arguments: lease in milliseconds, limit. The ids go through an array,
+	// so the UPDATE finds its rows through the primary key whatever the
+	// planner thinks of the table's size.
+	claim: `UPDATE events AS e SET available_at = now() + ? * interval '1 millisecond'
+WHERE e.id = ANY(ARRAY(
 	SELECT c.id FROM events AS c
 	WHERE c.status = 'pending'
 		AND (c.available_at IS NULL OR c.available_at <= now())
@@ -165,10 +168,7 @@ RETURNING 1) SELECT pg_notify('` + NotifyChannel + `', '')`,
 				AND (p.created_at, p.seq) < (c.created_at, c.seq)))
 	ORDER BY c.created_at, c.seq
 	LIMIT ?
-	FOR UPDATE SKIP LOCKED
-)
-UPDATE events AS e SET available_at = now() + ? * interval '1 millisecond'
-FROM picked WHERE e.id = picked.id
+	FOR UPDATE SKIP LOCKED))
 RETURNING e.id::text, e.type, e.payload_raw, e.payload::text, e.attempts, e.created_at,
 	e.entity_key, e.delivered_to, e.metadata, e.topic, e.seq`,
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/driver/pgdriver"
 )
 
 // DefaultTable is the name of the events table.
@@ -29,10 +30,18 @@ var ErrUnsupportedDialect = errors.New("outbox: unsupported database dialect")
 // Store reads and writes the events table of one database. It is safe for
 // concurrent use.
 type Store struct {
-	db *bun.DB
-	q  queries
-	pg bool
+	db   *bun.DB
+	exec bun.IDB // where queries run: db, or a connection of its pool
+	q    queries
+	pg   bool
+
+	// simpleQuery says the driver sends a query without arguments as one
+	// simple-protocol message, which may hold several statements.
+	simpleQuery bool
 }
+
+// pgPlannerSettings steer the claim to the ordered index scan.
+const pgPlannerSettings = "SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off;\n"
 
 // NewStore returns a store for db, which must use the SQLite or PostgreSQL
 // dialect of Bun.
@@ -43,9 +52,10 @@ func NewStore(db *bun.DB) (*Store, error) {
 
 	switch name := db.Dialect().Name(); name {
 	case dialect.SQLite:
-		return &Store{db: db, q: sqliteQueries}, nil
+		return &Store{db: db, exec: db, q: sqliteQueries}, nil
 	case dialect.PG:
-		return &Store{db: db, q: pgQueries, pg: true}, nil
+		_, simple := db.Driver().(pgdriver.Driver)
+		return &Store{db: db, exec: db, q: pgQueries, pg: true, simpleQuery: simple}, nil
 	default:
 		return nil, fmt.Errorf("%w %q: use PostgreSQL (pgdialect) or SQLite (sqlitedialect)",
 			ErrUnsupportedDialect, name.String())
@@ -54,6 +64,17 @@ func NewStore(db *bun.DB) (*Store, error) {
 
 // DB returns the database the store works on.
 func (s *Store) DB() *bun.DB { return s.db }
+
+// On returns a copy of the store whose queries run on conn, a connection
+// taken from the store's database with DB().Conn. A relay keeps one for its
+// claims and one for its marks so that a small idle pool does not make it
+// reconnect for every batch.
+func (s *Store) On(conn bun.IDB) *Store {
+	c := *s
+	c.exec = conn
+
+	return &c
+}
 
 // Postgres reports whether the store works on PostgreSQL.
 func (s *Store) Postgres() bool { return s.pg }
@@ -158,27 +179,52 @@ func (s *Store) Insert(ctx context.Context, idb bun.IDB, events []Event) error {
 func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Claimed, error) {
 	var args []any
 	if s.pg {
-		args = []any{limit, lease.Milliseconds()}
+		args = []any{lease.Milliseconds(), limit}
 	} else {
 		now := time.Now()
 		args = []any{FormatTime(now.Add(lease)), FormatTime(now), limit}
 	}
 
-	rows, err := s.db.QueryContext(ctx, s.q.claim, args...)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: claim events: %w", err)
-	}
-	defer rows.Close()
-
 	var out []Claimed
-	for rows.Next() {
-		c, err := s.scanClaimed(rows)
+	claim := func(ctx context.Context, conn bun.IDB, query string) error {
+		rows, err := conn.QueryContext(ctx, query, args...)
 		if err != nil {
-			return nil, fmt.Errorf("outbox: claim events: %w", err)
+			return err
 		}
-		out = append(out, c)
+		defer rows.Close()
+
+		for rows.Next() {
+			c, err := s.scanClaimed(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+
+		return rows.Err()
 	}
-	if err := rows.Err(); err != nil {
+
+	// On PostgreSQL the share of pending rows swings from none to all, so
+	// the planner's statistics are often stale, and with them it may sort the
+	// whole backlog for every claim. Walking the pending index in order keeps
+	// a claim as cheap with a million pending rows as with ten.
+	var err error
+	switch {
+	case s.pg && s.simpleQuery:
+		// One round trip: the statements of one simple query share an
+		// implicit transaction, which SET LOCAL lasts for.
+		err = claim(ctx, s.exec, pgPlannerSettings+s.q.claim)
+	case s.pg:
+		err = s.exec.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if _, err := tx.ExecContext(ctx, pgPlannerSettings); err != nil {
+				return err
+			}
+			return claim(ctx, tx, s.q.claim)
+		})
+	default:
+		err = claim(ctx, s.exec, s.q.claim)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("outbox: claim events: %w", err)
 	}
 
@@ -298,7 +344,7 @@ func (s *Store) complete(ctx context.Context, outcomes []Outcome) error {
 			args = append(args, FormatTime(time.Now()))
 		}
 		args = append(args, bun.In(published))
-		if _, err := s.db.ExecContext(ctx, s.q.markPublished, args...); err != nil {
+		if _, err := s.exec.ExecContext(ctx, s.q.markPublished, args...); err != nil {
 			return fmt.Errorf("outbox: mark %d events published: %w", len(published), err)
 		}
 	}
@@ -331,7 +377,7 @@ func (s *Store) complete(ctx context.Context, outcomes []Outcome) error {
 	}
 	sb.WriteString(s.q.updateTail)
 
-	if _, err := s.db.ExecContext(ctx, sb.String(), args...); err != nil {
+	if _, err := s.exec.ExecContext(ctx, sb.String(), args...); err != nil {
 		return fmt.Errorf("outbox: record %d delivery failures: %w", len(other), err)
 	}
 
@@ -345,7 +391,7 @@ func (s *Store) Release(ctx context.Context, ids []string) error {
 		return nil
 	}
 
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec.ExecContext(ctx,
 		"UPDATE events SET available_at = NULL WHERE status = 'pending' AND id IN (?)",
 		bun.In(ids))
 	if err != nil {

@@ -61,7 +61,8 @@ func Open(t testing.TB, name string) *bun.DB {
 // a busy timeout, foreign keys and IMMEDIATE transactions.
 func SQLiteDSN(path string) string {
 	return "file:" + path +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=foreign_keys(1)" +
 		"&_txlock=immediate"
 }
 

@@ -92,8 +92,9 @@ type Config struct {
 	// Defaults to [DefaultTimeout].
 	Timeout time.Duration
 
-	// Retries is how many times Sarama retries a record, and a metadata
-	// request, after a retriable error before Publish fails. It must be at
+	// Retries is how many times Sarama retries a record, a metadata request
+	// or the request for a producer id, after a retriable error, before it
+	// gives up. It must be at
 	// least 1, as the idempotent producer needs it. Defaults to
 	// [DefaultRetries].
 	Retries int
@@ -152,64 +153,65 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports every problem of the configuration at once. Zero values
-// that have a default are valid.
+// Validate reports every problem of the configuration in one error. Zero
+// values that have a default are valid.
 func (c Config) Validate() error {
-	var errs []error
+	var problems []string
 
 	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("no brokers"))
+		problems = append(problems, "no brokers")
 	}
-	for _, b := range c.Brokers {
-		if strings.TrimSpace(b) == "" {
-			errs = append(errs, errors.New("empty broker address"))
-			break
-		}
+	if slices.ContainsFunc(c.Brokers, func(b string) bool { return strings.TrimSpace(b) == "" }) {
+		problems = append(problems, "empty broker address")
 	}
 	if strings.TrimSpace(c.Topic) == "" {
-		errs = append(errs, errors.New("no topic"))
+		problems = append(problems, "no topic")
 	}
 	if c.MaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("MaxBytes %d is negative", c.MaxBytes))
+		problems = append(problems, fmt.Sprintf("MaxBytes %d is negative", c.MaxBytes))
 	}
 	if c.Version != "" {
 		if _, err := parseVersion(c.Version); err != nil {
-			errs = append(errs, err)
+			problems = append(problems, err.Error())
 		}
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("Timeout %s is negative", c.Timeout))
+		problems = append(problems, fmt.Sprintf("Timeout %s is negative", c.Timeout))
 	}
 	if c.Retries < 0 {
-		errs = append(errs, fmt.Errorf("Retries %d is negative", c.Retries))
+		problems = append(problems, fmt.Sprintf("Retries %d is negative", c.Retries))
 	}
 	if c.RetryBackoff < 0 {
-		errs = append(errs, fmt.Errorf("RetryBackoff %s is negative", c.RetryBackoff))
+		problems = append(problems, fmt.Sprintf("RetryBackoff %s is negative", c.RetryBackoff))
 	}
-	if err := c.SASL.validate(); err != nil {
-		errs = append(errs, err)
-	}
-
-	return errors.Join(errs...)
-}
-
-func (s SASL) validate() error {
-	if s.Mechanism == "" {
-		if s.Username != "" || s.Password != "" {
-			return errors.New("SASL credentials without a SASL mechanism")
-		}
-		return nil
+	if p := c.SASL.problem(); p != "" {
+		problems = append(problems, p)
 	}
 
-	if !slices.Contains(mechanisms, s.Mechanism) {
-		return fmt.Errorf("SASL mechanism %q is not one of %s",
-			s.Mechanism, strings.Join(mechanisms, ", "))
-	}
-	if s.Username == "" || s.Password == "" {
-		return fmt.Errorf("SASL mechanism %s needs a username and a password", s.Mechanism)
+	if len(problems) > 0 {
+		return fmt.Errorf("kafka: invalid config: %s", strings.Join(problems, "; "))
 	}
 
 	return nil
+}
+
+func (s SASL) problem() string {
+	if s.Mechanism == "" {
+		if s.Username != "" || s.Password != "" {
+			return "SASL credentials without a SASL mechanism"
+		}
+		return ""
+	}
+
+	if !slices.Contains(mechanisms, s.Mechanism) {
+		return fmt.Sprintf("SASL mechanism %q is not one of %s",
+			s.Mechanism, strings.Join(mechanisms, ", "))
+	}
+	if s.Username == "" || s.Password == "" {
+		return fmt.Sprintf("SASL mechanism %s needs a username and a password", s.Mechanism)
+	}
+
+	return ""
 }
 
 func parseVersion(s string) (sarama.KafkaVersion, error) {
@@ -247,6 +249,8 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 	sc.Producer.Retry.Max = c.Retries
 	sc.Producer.Retry.Backoff = c.RetryBackoff
 
+	sc.Producer.Transaction.Retry.Max = c.Retries
+	sc.Producer.Transaction.Retry.Backoff = c.RetryBackoff
 	sc.Metadata.Retry.Max = c.Retries
 	sc.Metadata.Retry.Backoff = c.RetryBackoff
 	sc.Metadata.Full = false

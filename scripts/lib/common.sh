@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the constants are used by the scripts that source this
 # Helpers shared by scripts/test.sh and scripts/lib/netns.sh: messages,
 # timing and the versions of the tools the tests run against.
 
