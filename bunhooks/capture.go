@@ -50,7 +50,8 @@ type Config struct {
 	OnCommit func(n int)
 
 	// Metadata returns metadata to store with each event of a transaction
-	// begun with ctx, such as the request's trace context. Optional.
+	// begun with ctx, over the trace context and what [WithMetadata] put in
+	// ctx. Optional.
 	Metadata func(ctx context.Context) map[string]string
 }
 
@@ -161,10 +162,7 @@ func (c *Capture) RunInTx(
 		return fmt.Errorf("bunhooks: begin transaction: %w", err)
 	}
 
-	u := &unit{}
-	if c.cfg.Metadata != nil {
-		u.meta = c.cfg.Metadata(ctx)
-	}
+	u := &unit{meta: c.unitMetadata(ctx)}
 	key := txKey(tx.Tx)
 	c.mu.Lock()
 	c.units[key] = u

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/apsoai/domainevents/bunhooks"
 	"github.com/apsoai/domainevents/internal/testdb"
@@ -405,5 +407,43 @@ func TestDefaultMapper_eventType(t *testing.T) {
 		if got := m.EventType(in, bunhooks.Created); got != want {
 			t.Errorf("EventType(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestCapture_metadataFromSpanAndContext(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	c := setup(t, db, bunhooks.Config{
+		Metadata: func(context.Context) map[string]string { return map[string]string{"tenant": "t1"} },
+	})
+
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(
+		trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	ctx = bunhooks.WithMetadata(ctx, map[string]string{"source": "import-job"})
+
+	err := c.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewInsert().Model(&Product{Name: "x"}).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var raw string
+	if err := db.NewSelect().Table("events").Column("metadata").Scan(ctx, &raw); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(raw), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"source":      "import-job",
+		"tenant":      "t1",
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("metadata = %v, want %v", got, want)
 	}
 }

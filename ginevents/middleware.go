@@ -9,6 +9,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/uptrace/bun"
+
+	"github.com/apsoai/domainevents/bunhooks"
+	"github.com/apsoai/domainevents/publishers"
 )
 
 // UnitOfWork runs a function in a transaction that captures events. The
@@ -95,12 +98,18 @@ func MiddlewareWithConfig(uow UnitOfWork, cfg Config) gin.HandlerFunc {
 			return
 		}
 
+		ctx := c.Request.Context()
+		if tp := c.GetHeader("traceparent"); bunhooks.ValidTraceParent(tp) {
+			ctx = bunhooks.WithMetadata(ctx,
+				map[string]string{publishers.MetadataTraceParent: tp})
+		}
+
 		orig := c.Writer
 		held := newHeldWriter(orig)
 		c.Writer = held
 		defer func() { c.Writer = orig }()
 
-		err := uow.RunInTx(c.Request.Context(), cfg.TxOptions,
+		err := uow.RunInTx(ctx, cfg.TxOptions,
 			func(ctx context.Context, tx bun.Tx) error {
 				c.Set(txKey, tx)
 				defer c.Set(txKey, nil)

@@ -269,3 +269,35 @@ func TestMiddleware_clientGoneRollsBack(t *testing.T) {
 		}
 	})
 }
+
+func TestMiddleware_storesTraceParent(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *bun.DB) {
+		r, _ := app(t, db, func(r *gin.Engine) {
+			r.POST("/p", func(c *gin.Context) {
+				if err := insertProduct(c); err != nil {
+					c.AbortWithError(500, err)
+					return
+				}
+				c.Status(http.StatusCreated)
+			})
+		})
+
+		const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		req := httptest.NewRequest("POST", "/p", nil)
+		req.Header.Set("traceparent", tp)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if w.Code != http.StatusCreated {
+			t.Fatalf("status %d", w.Code)
+		}
+
+		var meta string
+		err := db.NewSelect().Table("events").Column("metadata").Scan(context.Background(), &meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta != `{"traceparent":"`+tp+`"}` {
+			t.Fatalf("metadata = %s, want the request's traceparent", meta)
+		}
+	})
+}
