@@ -132,6 +132,6 @@ func (p *Publisher) send(batch []*entry) {
 		e.done <- nil
 	}
 
-	p.cfg.Logger.Debug("eventbridge_put_events_sent",
+	p.cfg.Logger.Debug("eventbridge put events sent",
 		"event_bus", p.cfg.EventBus, "entries", len(batch), "failed", out.FailedEntryCount)
 }

@@ -47,7 +47,7 @@ func New(cfg Config) (*Publisher, error) {
 	p.wg.Add(1)
 	go p.run()
 
-	cfg.Logger.Info("eventbridge_publisher_started",
+	cfg.Logger.Info("eventbridge publisher started",
 		"event_bus", cfg.EventBus, "source", cfg.Source, "max_bytes", cfg.MaxBytes,
 		"batch_size", cfg.BatchSize, "linger", cfg.Linger, "max_in_flight", cfg.MaxInFlight)
 
@@ -113,7 +113,7 @@ func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.stop)
 		p.wg.Wait()
-		p.cfg.Logger.Info("eventbridge_publisher_closed", "event_bus", p.cfg.EventBus)
+		p.cfg.Logger.Info("eventbridge publisher closed", "event_bus", p.cfg.EventBus)
 	})
 
 	return nil

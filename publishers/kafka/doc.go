@@ -51,8 +51,11 @@
 // records right now (no broker reachable, no leader, not enough replicas,
 // timeouts, throttling) wrap [publishers.ErrUnavailable].
 //
-// [New] connects to the cluster and fails when no broker answers; Sarama
-// reconnects on its own after that.
+// [New] connects to the cluster. A cluster that cannot be reached is not an
+// error there: the publisher connects on its first Publish, so a service
+// starts, and captures events, while Kafka is down. A broker that refuses the
+// TLS handshake or the SASL credentials fails New at start-up. Sarama
+// reconnects on its own once connected.
 //
 // # Environment
 //

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -63,4 +65,20 @@ func classify(err error) error {
 	}
 
 	return err
+}
+
+// refusedUs reports whether a connection failed because a broker refused
+// this client (TLS or SASL) rather than because none could be reached: a
+// configuration error to report at start-up.
+func refusedUs(err error) bool {
+	var certErr *tls.CertificateVerificationError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var record tls.RecordHeaderError
+
+	return errors.Is(err, sarama.ErrSASLAuthenticationFailed) ||
+		errors.Is(err, sarama.ErrIllegalSASLState) ||
+		errors.Is(err, sarama.ErrUnsupportedSASLMechanism) ||
+		errors.As(err, &certErr) || errors.As(err, &unknownAuthority) ||
+		errors.As(err, &hostname) || errors.As(err, &record)
 }

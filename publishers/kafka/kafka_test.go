@@ -462,14 +462,20 @@ func TestPublisher_brokenClusterIsUnavailable(t *testing.T) {
 	}
 }
 
-func TestNew_unreachableClusterIsUnavailable(t *testing.T) {
+func TestNew_unreachableClusterConnectsLater(t *testing.T) {
 	cluster := startCluster(t)
 	cfg := testConfig(cluster)
 	cluster.Close()
 
-	_, err := kafka.New(cfg)
-	if !errors.Is(err, publishers.ErrUnavailable) {
-		t.Fatalf("New against a stopped cluster: err = %v, want ErrUnavailable", err)
+	pub, err := kafka.New(cfg)
+	if err != nil {
+		t.Fatalf("New against a stopped cluster: %v; want a publisher that connects later", err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+
+	msg := publishertest.NewEvent("invoice.created", "Invoice:1", map[string]any{"n": 1})
+	if err := pub.Publish(testTopic, msg); !errors.Is(err, publishers.ErrUnavailable) {
+		t.Fatalf("Publish against a stopped cluster: err = %v, want ErrUnavailable", err)
 	}
 }
 

@@ -1,9 +1,11 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -15,8 +17,11 @@ import (
 // concurrent calls share Sarama's batches.
 type Publisher struct {
 	cfg       Config
+	sarama    *sarama.Config
 	marshaler recordMarshaler
-	inner     *wkafka.Publisher
+
+	connMu sync.Mutex
+	inner  *wkafka.Publisher // nil until a broker answered
 
 	// mu is held for reading by every Publish and for writing by Close, so
 	// that Close waits for the calls in flight and later calls see closed.
@@ -26,9 +31,11 @@ type Publisher struct {
 
 var _ message.Publisher = (*Publisher)(nil)
 
-// New validates cfg, connects to the cluster and returns a publisher. It
-// fails when no broker answers, with an error wrapping
-// [publishers.ErrUnavailable].
+// New validates cfg and connects to the cluster. A cluster that cannot be
+// reached right now is not an error: the publisher connects on its first
+// Publish, whose error then wraps [publishers.ErrUnavailable], so a service
+// starts and captures events while Kafka is down. A broker that refuses the
+// TLS handshake or the SASL credentials is an error here, at start-up.
 func New(cfg Config) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -40,20 +47,43 @@ func New(cfg Config) (*Publisher, error) {
 		return nil, fmt.Errorf("kafka: invalid config: %w", err)
 	}
 
-	inner, err := wkafka.NewPublisher(wkafka.PublisherConfig{
-		Brokers:               cfg.Brokers,
-		Marshaler:             recordMarshaler{},
-		OverwriteSaramaConfig: sc,
-	}, watermill.NewSlogLogger(cfg.Logger))
-	if err != nil {
-		return nil, fmt.Errorf("kafka: connect to brokers %v: %w", cfg.Brokers, classify(err))
+	p := &Publisher{cfg: cfg, sarama: sc}
+	if err := p.connect(); err != nil {
+		if !errors.Is(err, publishers.ErrUnavailable) || refusedUs(err) {
+			return nil, err
+		}
+		cfg.Logger.Warn("kafka unreachable at start-up; connecting on the first delivery",
+			"brokers", cfg.Brokers, "error", err)
+		return p, nil
 	}
 
-	cfg.Logger.Info("kafka_publisher_started",
+	cfg.Logger.Info("kafka publisher started",
 		"topic", cfg.Topic, "brokers", cfg.Brokers, "tls", cfg.TLS != nil,
 		"sasl_mechanism", cfg.SASL.Mechanism, "max_bytes", cfg.MaxBytes)
 
-	return &Publisher{cfg: cfg, inner: inner}, nil
+	return p, nil
+}
+
+// connect makes the Watermill publisher if there is none yet.
+func (p *Publisher) connect() error {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+
+	if p.inner != nil {
+		return nil
+	}
+
+	inner, err := wkafka.NewPublisher(wkafka.PublisherConfig{
+		Brokers:               p.cfg.Brokers,
+		Marshaler:             recordMarshaler{},
+		OverwriteSaramaConfig: p.sarama,
+	}, watermill.NewSlogLogger(p.cfg.Logger))
+	if err != nil {
+		return fmt.Errorf("kafka: connect to brokers %v: %w", p.cfg.Brokers, classify(err))
+	}
+	p.inner = inner
+
+	return nil
 }
 
 // Publish writes msgs, in order, to the configured topic and returns once
@@ -75,6 +105,10 @@ func (p *Publisher) Publish(_ string, msgs ...*message.Message) error {
 		if err := p.checkSize(msg); err != nil {
 			return err
 		}
+	}
+
+	if err := p.connect(); err != nil {
+		return err
 	}
 
 	for _, msg := range msgs {
@@ -113,10 +147,15 @@ func (p *Publisher) Close() error {
 	}
 	p.closed = true
 
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	if p.inner == nil {
+		return nil
+	}
 	if err := p.inner.Close(); err != nil {
 		return fmt.Errorf("kafka: close producer: %w", err)
 	}
-	p.cfg.Logger.Info("kafka_publisher_closed", "topic", p.cfg.Topic)
+	p.cfg.Logger.Info("kafka publisher closed", "topic", p.cfg.Topic)
 
 	return nil
 }

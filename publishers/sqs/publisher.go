@@ -59,7 +59,7 @@ func New(cfg Config) (*Publisher, error) {
 		return nil, fmt.Errorf("sqs: create publisher: %w", err)
 	}
 
-	cfg.Logger.Info("sqs_publisher_started",
+	cfg.Logger.Info("sqs publisher started",
 		"queue_url", cfg.QueueURL, "fifo", m.fifo, "max_bytes", cfg.MaxBytes)
 
 	return &Publisher{cfg: cfg, marshaler: m, inner: inner}, nil
@@ -125,7 +125,7 @@ func (p *Publisher) Close() error {
 	if err := p.inner.Close(); err != nil {
 		return fmt.Errorf("sqs: close publisher: %w", err)
 	}
-	p.cfg.Logger.Info("sqs_publisher_closed", "queue_url", p.cfg.QueueURL)
+	p.cfg.Logger.Info("sqs publisher closed", "queue_url", p.cfg.QueueURL)
 
 	return nil
 }
