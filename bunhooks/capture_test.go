@@ -203,7 +203,8 @@ func TestCapture_bulkUpdateWithReturning(t *testing.T) {
 		}
 
 		got := events(t, db)
-		if want := "product.created product.created product.created product.updated product.updated"; types(got) != want {
+		want := "product.created product.created product.created product.updated product.updated"
+		if types(got) != want {
 			t.Fatalf("types = %q, want %q", types(got), want)
 		}
 		for _, r := range got[3:] {

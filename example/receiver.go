@@ -60,7 +60,8 @@ func startReceiver(logger *slog.Logger) (*receiver, error) {
 		}
 		_ = json.Unmarshal(body, &event)
 		logger.Info("webhook received", "event_id", event.ID, "event_type", event.Type,
-			"signature", "verified", "since_capture", time.Since(event.CreatedAt).Round(time.Microsecond),
+			"signature", "verified",
+			"since_capture", time.Since(event.CreatedAt).Round(time.Microsecond),
 			"payload", string(event.Payload))
 		w.WriteHeader(http.StatusNoContent)
 	})

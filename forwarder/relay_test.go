@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -251,7 +252,8 @@ func TestRelay_failsAfterMaxAttemptsWithoutBlockingOthers(t *testing.T) {
 			t.Fatalf("published = %d, want 19", n)
 		}
 		if s := states(t, db)[poison]; s.Attempts != 5 || dest.callsFor(poison) != 5 {
-			t.Fatalf("poison attempts = %d, calls = %d, want 5 and 5", s.Attempts, dest.callsFor(poison))
+			t.Fatalf("poison attempts = %d, calls = %d, want 5 and 5",
+				s.Attempts, dest.callsFor(poison))
 		}
 	})
 }
@@ -511,4 +513,32 @@ func TestNew_invalidConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRelay_bodyKeepsPayloadBytes(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *bun.DB) {
+		store := newStore(t, db)
+		// jsonb would sort these keys and respace them.
+		payload := `{"zeta":1,"alpha":[1, 2],"name":"caf\u00e9 \u003cb\u003e"}`
+		id := uuid.NewString()
+		err := store.Insert(context.Background(), db, []outbox.Event{{
+			ID: id, Type: "thing.created", Payload: []byte(payload), EntityKey: "Thing:1",
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		dest := newSink()
+		startRelay(t, store, forwarder.Config{
+			Destinations: []publishers.Destination{{Name: "sink", Publisher: dest}},
+		})
+		eventually(t, "delivery", func() bool { return len(dest.received()) == 1 })
+
+		body := string(dest.received()[0].Payload)
+		want := `{"id":"` + id + `","type":"thing.created","payload":` + payload +
+			`,"status":"pending","attempts":0,"created_at":"`
+		if !strings.HasPrefix(body, want) || !strings.HasSuffix(body, `Z","published_at":null}`) {
+			t.Fatalf("body = %s\nwant it to start with %s", body, want)
+		}
+	})
 }

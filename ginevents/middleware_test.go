@@ -48,7 +48,8 @@ func app(t *testing.T, db *bun.DB, routes func(r *gin.Engine)) (*gin.Engine, *do
 	// A foreign key checked only at COMMIT, to make a commit fail for real.
 	if _, err := db.ExecContext(ctx, `CREATE TABLE reviews (
 		id INTEGER PRIMARY KEY,
-		product_id BIGINT NOT NULL REFERENCES products (id) DEFERRABLE INITIALLY DEFERRED)`); err != nil {
+		product_id BIGINT NOT NULL
+			REFERENCES products (id) DEFERRABLE INITIALLY DEFERRED)`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -156,7 +157,8 @@ func TestMiddleware_failedCommitAnswers500(t *testing.T) {
 					c.AbortWithError(500, err)
 					return
 				}
-				_, err := ginevents.Tx(c).NewInsert().Model(&Review{ProductID: 999}).Exec(c.Request.Context())
+				review := &Review{ProductID: 999}
+				_, err := ginevents.Tx(c).NewInsert().Model(review).Exec(c.Request.Context())
 				if err != nil {
 					c.AbortWithError(500, err)
 					return

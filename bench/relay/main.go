@@ -135,7 +135,8 @@ func open(kind, dsn string) *bun.DB {
 	}
 	ctx := context.Background()
 	if kind == "postgres" {
-		for _, stmt := range []string{"DROP TABLE IF EXISTS events", "DROP TABLE IF EXISTS bench_items"} {
+		for _, table := range []string{"events", "bench_items"} {
+			stmt := "DROP TABLE IF EXISTS " + table
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				log.Fatal(err)
 			}

@@ -15,9 +15,9 @@
 // destination that already accepted an event does not get it again. With no
 // filter it redrives every failed event; -id and -type may repeat, and
 // -since and -until, RFC 3339 times such as 2026-01-02T15:04:05Z, bound the
-// capture time (since inclusive, until exclusive). prune deletes published events older than -older-than, in
-// batches of -batch rows per statement, and never touches pending or failed
-// ones.
+// capture time (since inclusive, until exclusive). prune deletes published
+// events older than -older-than, in batches of -batch rows per statement,
+// and never touches pending or failed ones.
 //
 // DATABASE_URL names the database: empty for the SQLite file example.db,
 // the path of a SQLite file, or a postgres:// URL. The command needs no

@@ -20,7 +20,8 @@ const EnvVar = "DATABASE_URL"
 const DefaultSQLiteFile = "example.db"
 
 // SQLitePragmas are the DSN parameters every SQLite file is opened with.
-const SQLitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+const SQLitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	"&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
 // Open opens the database that databaseURL names; see the package
 // documentation for the forms it accepts. It does not connect: the first
