@@ -168,15 +168,17 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// DefaultBackoff waits 1s after the first failed attempt, then 5s, 25s,
-// 2m05s and at most 10m, each with up to 20% random jitter so that events
-// that failed together do not retry together.
+// DefaultBackoff waits 1s after the first failed attempt, then 3s, 9s, 27s
+// and at most 5m, each with up to 20% random jitter so that events that
+// failed together do not retry together. With five attempts an event that a
+// destination keeps rejecting fails about 45s after its first try; an
+// outage of the whole destination costs no attempts (see Config.TripAfter).
 func DefaultBackoff(attempts int) time.Duration {
 	d := time.Second
-	for i := 1; i < attempts && d < 10*time.Minute; i++ {
-		d *= 5
+	for i := 1; i < attempts && d < 5*time.Minute; i++ {
+		d *= 3
 	}
-	d = min(d, 10*time.Minute)
+	d = min(d, 5*time.Minute)
 
 	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
