@@ -202,8 +202,11 @@ func (s *subscriber) limit() (int, time.Time) {
 	busy := len(s.inflight)
 	s.mu.Unlock()
 
-	room := min(s.cfg.MaxInFlight-busy, max(int(s.claimSize.Load()), s.cfg.BatchSize))
-	if room <= 0 {
+	size := max(int(s.claimSize.Load()), s.cfg.BatchSize)
+	room := min(s.cfg.MaxInFlight-busy, size)
+	if room <= 0 || (busy > 0 && room < size/2) {
+		// Wait for deliveries to finish rather than claim a few rows at a
+		// time: each claim costs a round trip whatever its size.
 		return 0, time.Time{}
 	}
 
