@@ -1,18 +1,14 @@
 package eventbridge
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/apsoai/domainevents/internal/awserr"
 	"github.com/apsoai/domainevents/publishers"
 )
 
@@ -60,22 +56,7 @@ func classify(err error) error {
 		}
 	}
 
-	var respErr *smithyhttp.ResponseError
-	if errors.As(err, &respErr) {
-		status := respErr.HTTPStatusCode()
-		if status >= http.StatusInternalServerError || status == http.StatusTooManyRequests {
-			return fmt.Errorf("%w: %w", publishers.ErrUnavailable, err)
-		}
-	}
-
-	var netErr net.Error
-	var quotaErr ratelimit.QuotaExceededError
-	if errors.As(err, &netErr) || errors.As(err, &quotaErr) ||
-		errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %w", publishers.ErrUnavailable, err)
-	}
-
-	return err
+	return awserr.Unavailable(err)
 }
 
 // entryError is the error of one entry that PutEvents refused.

@@ -1,17 +1,13 @@
 package sqs
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/apsoai/domainevents/internal/awserr"
 	"github.com/apsoai/domainevents/publishers"
 )
 
@@ -64,20 +60,5 @@ func classify(err error) error {
 		}
 	}
 
-	var respErr *smithyhttp.ResponseError
-	if errors.As(err, &respErr) {
-		status := respErr.HTTPStatusCode()
-		if status >= http.StatusInternalServerError || status == http.StatusTooManyRequests {
-			return fmt.Errorf("%w: %w", publishers.ErrUnavailable, err)
-		}
-	}
-
-	var netErr net.Error
-	var quotaErr ratelimit.QuotaExceededError
-	if errors.As(err, &netErr) || errors.As(err, &quotaErr) ||
-		errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %w", publishers.ErrUnavailable, err)
-	}
-
-	return err
+	return awserr.Unavailable(err)
 }
