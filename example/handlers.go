@@ -40,8 +40,12 @@ func createProduct(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "malformed JSON: "+err.Error())
 		return
 	}
-	if in.Name == nil || *in.Name == "" || in.PriceCents == nil || in.Stock == nil {
+	if in.Name == nil || in.PriceCents == nil || in.Stock == nil {
 		fail(c, http.StatusBadRequest, "name, price_cents and stock are required")
+		return
+	}
+	if *in.Name == "" {
+		fail(c, http.StatusBadRequest, "name cannot be empty")
 		return
 	}
 	if *in.PriceCents < 0 || *in.Stock < 0 {

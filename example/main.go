@@ -47,7 +47,7 @@ func main() {
 	slog.SetDefault(logger)
 
 	if err := run(logger); err != nil {
-		logger.Error("shop stopped", "error", err)
+		logger.Error("shop failed", "error", err)
 		os.Exit(1)
 	}
 }

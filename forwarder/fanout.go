@@ -188,8 +188,13 @@ func (f *fanOut) deliverTo(dest *destination, topic string, msg *message.Message
 		f.log.Warn("destination is down; probing it before sending more",
 			"destination", dest.Name, "error", err)
 	}
+	if probe {
+		f.log.Warn("destination still down: probe failed; the event keeps its attempts",
+			"destination", dest.Name, "event_id", msg.UUID, "error", err)
+		return
+	}
 	f.log.Warn("delivery failed", "destination", dest.Name, "event_id", msg.UUID,
-		"attempt", d.attempts+1, "probe", probe, "error", err)
+		"attempt", d.attempts+1, "error", err)
 }
 
 // ready reports how many events may be claimed: unlimited (-1) when some

@@ -176,16 +176,26 @@ func (r *Relay) listen(ctx context.Context) {
 // destinations and returns. It is safe to call more than once.
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
-		err := r.fwd.Close()
-
 		r.mu.Lock()
 		started := r.cancel != nil
-		if started {
-			r.cancel()
-		}
 		r.mu.Unlock()
 
+		var err error
 		if started {
+			// Watermill's router must be running before it can be closed
+			// cleanly; a Close that races its start waits out the close
+			// timeout instead.
+			select {
+			case <-r.fwd.Running():
+			case <-r.done:
+			}
+			if err = r.fwd.Close(); err != nil {
+				err = fmt.Errorf("forwarder: close the watermill router: %w", err)
+			}
+
+			r.mu.Lock()
+			r.cancel()
+			r.mu.Unlock()
 			<-r.done
 		} else {
 			_ = r.sub.Close()

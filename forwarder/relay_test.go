@@ -542,3 +542,21 @@ func TestRelay_bodyKeepsPayloadBytes(t *testing.T) {
 		}
 	})
 }
+
+func TestRelay_closeRightAfterStart(t *testing.T) {
+	store := newStore(t, testdb.Open(t, "sqlite"))
+
+	for range 20 {
+		r, err := forwarder.New(store, forwarder.Config{
+			Destinations:    []publishers.Destination{{Name: "sink", Publisher: newSink()}},
+			ShutdownTimeout: time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Start()
+		if err := r.Close(); err != nil {
+			t.Fatalf("Close right after Start: %v", err)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/uptrace/bun"
@@ -60,6 +62,13 @@ func openSQLite(path string) (*bun.DB, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("dbopen: %s %q: a SQLite path cannot contain '?' or '#'; "+
 			"the connection parameters are fixed", EnvVar, path)
+	}
+
+	if dir := filepath.Dir(path); dir != "." {
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			return nil, fmt.Errorf("dbopen: %s %q: directory %q does not exist; "+
+				"create it or point DATABASE_URL elsewhere", EnvVar, path, dir)
+		}
 	}
 
 	sqldb, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?"+SQLitePragmas)

@@ -138,3 +138,13 @@ func TestRedacted(t *testing.T) {
 		}
 	}
 }
+
+func TestOpen_missingDirectoryNamesIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "no-such-dir", "shop.db")
+
+	_, err := dbopen.Open(path)
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") ||
+		!strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("err = %v, want one naming DATABASE_URL and the missing directory", err)
+	}
+}
