@@ -46,7 +46,7 @@ func New(store *outbox.Store, cfg Config) (*Relay, error) {
 	}
 
 	r := &Relay{store: store, cfg: cfg, stats: &Stats{}, done: make(chan struct{})}
-	r.fan = newFanOut(&r.cfg, r.stats, r.Wake)
+	r.fan = newFanOut(&r.cfg, r.stats, func() { r.sub.destinationBack() })
 	r.sub = newSubscriber(store, &r.cfg, r.fan, r.stats)
 
 	wmLogger := watermill.NewSlogLoggerWithLevelMapping(cfg.Logger, map[slog.Level]slog.Level{

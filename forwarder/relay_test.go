@@ -294,7 +294,9 @@ func TestRelay_outageSpendsNoAttemptsAndRecovers(t *testing.T) {
 		r := startRelay(t, store, forwarder.Config{
 			Destinations:  []publishers.Destination{{Name: "sink", Publisher: dest}},
 			ProbeInterval: 20 * time.Millisecond,
-			DeferDelay:    50 * time.Millisecond,
+			// Rows put off during the outage must come back when the
+			// destination does, not when this runs out.
+			DeferDelay: time.Hour,
 		})
 		ids := insert(t, store, 100, func(i int) string { return fmt.Sprintf("Product:%d", i) })
 		r.Wake()

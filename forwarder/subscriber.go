@@ -37,6 +37,7 @@ type subscriber struct {
 
 	mu         sync.Mutex
 	inflight   map[string]*delivery
+	deferred   map[string]struct{} // rows put off while a destination was down
 	subscribed bool
 	out        chan *message.Message
 
@@ -82,6 +83,7 @@ func newSubscriber(store *outbox.Store, cfg *Config, fan *fanOut, stats *Stats) 
 		room:      make(chan struct{}, 1),
 		results:   make(chan result, cfg.MaxInFlight),
 		inflight:  map[string]*delivery{},
+		deferred:  map[string]struct{}{},
 		out:       make(chan *message.Message),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -392,6 +394,33 @@ func (s *subscriber) markWorker() {
 	}
 }
 
+// destinationBack runs when a destination that was down accepted a probe:
+// the rows put off while it was down become claimable at once, so the
+// backlog drains at full speed instead of waiting out DeferDelay.
+func (s *subscriber) destinationBack() {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.deferred))
+	for id := range s.deferred {
+		ids = append(ids, id)
+	}
+	clear(s.deferred)
+	s.mu.Unlock()
+
+	go func() {
+		for len(ids) > 0 {
+			n := min(len(ids), 500)
+			err := s.store.ReleaseDeferred(s.ctx, ids[:n], s.cfg.DeferDelay)
+			if err != nil && s.ctx.Err() == nil {
+				s.log.Warn("releasing put-off rows failed; they wait for DeferDelay",
+					"count", len(ids), "error", err)
+				break
+			}
+			ids = ids[n:]
+		}
+		signal(s.wake)
+	}()
+}
+
 // wakeForRetry makes the relay claim again when the soonest retry of the
 // batch is due, if that comes before the next poll.
 func (s *subscriber) wakeForRetry(outcomes []outbox.Outcome) {
@@ -463,6 +492,9 @@ func (s *subscriber) outcome(r result) outbox.Outcome {
 	default:
 		o.Status, o.RetryAfter = outbox.StatusPending, s.cfg.DeferDelay
 		s.stats.Deferred.Add(1)
+		s.mu.Lock()
+		s.deferred[d.id] = struct{}{}
+		s.mu.Unlock()
 	}
 
 	if o.Status == outbox.StatusFailed {

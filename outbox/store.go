@@ -401,6 +401,30 @@ func (s *Store) Release(ctx context.Context, ids []string) error {
 	return nil
 }
 
+// ReleaseDeferred makes pending rows that a relay put off for at most within
+// claimable at once. A row whose wait is longer (a lease another relay holds,
+// or a back-off) is left alone.
+func (s *Store) ReleaseDeferred(ctx context.Context, ids []string, within time.Duration) error {
+	if len(ids) == 0 {
+		return nil
+	}
+
+	query := `UPDATE events SET available_at = NULL
+WHERE status = 'pending' AND id IN (?) AND available_at <= now() + ? * interval '1 millisecond'`
+	args := []any{bun.In(ids), within.Milliseconds()}
+	if !s.pg {
+		query = `UPDATE events SET available_at = NULL
+WHERE status = 'pending' AND id IN (?) AND available_at <= ?`
+		args = []any{bun.In(ids), FormatTime(time.Now().Add(within))}
+	}
+
+	if _, err := s.exec.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("outbox: release %d deferred events: %w", len(ids), err)
+	}
+
+	return nil
+}
+
 func encodeMetadata(m map[string]string) ([]byte, error) {
 	if len(m) == 0 {
 		return nil, nil

@@ -19,10 +19,6 @@ import (
 // EnvPostgres names the PostgreSQL server the tests use.
 const EnvPostgres = "EVENTS_TEST_POSTGRES_DSN"
 
-// EnvRequire, when set, turns a missing test server into a failure instead
-// of a skip. scripts/test.sh sets it.
-const EnvRequire = "EVENTS_TEST_REQUIRE_SERVERS"
-
 // Dialects lists the databases Each runs on.
 var Dialects = []string{"sqlite", "postgres"}
 
@@ -79,17 +75,15 @@ func SQLite(t testing.TB, path string) *bun.DB {
 }
 
 // Postgres creates a schema of its own on the test server and returns a
-// database whose search_path is that schema. It skips the test when no
-// server is configured, or fails it when EVENTS_TEST_REQUIRE_SERVERS is set.
+// database whose search_path is that schema. It fails the test when no
+// server is configured: a database the suite promises to test is never
+// skipped in silence.
 func Postgres(t testing.TB) *bun.DB {
 	t.Helper()
 
 	dsn := os.Getenv(EnvPostgres)
 	if dsn == "" {
-		if os.Getenv(EnvRequire) != "" {
-			t.Fatalf("%s is not set; run ./scripts/test.sh, which starts PostgreSQL", EnvPostgres)
-		}
-		t.Skipf("%s is not set; ./scripts/test.sh starts PostgreSQL and runs this", EnvPostgres)
+		t.Fatalf("%s is not set; run ./scripts/test.sh, which starts PostgreSQL", EnvPostgres)
 	}
 
 	b := make([]byte, 6)
