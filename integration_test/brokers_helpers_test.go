@@ -1,7 +1,6 @@
 package integration_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -348,6 +347,10 @@ type brokersRow struct {
 	EntityKey   string
 	DeliveredTo string
 	LastError   string
+
+	// Leased says the row has an available_at: a relay claimed it, or it
+	// waits for a retry.
+	Leased bool
 }
 
 // rows reads the shop's events table in capture order.
@@ -366,7 +369,8 @@ func (s *brokersShop) rows() []brokersRow {
 	defer cancel()
 
 	rs, err := s.db.QueryContext(ctx, `SELECT id, type, payload, status, attempts,
-	entity_key, delivered_to, last_error FROM events ORDER BY created_at, rowid`)
+	entity_key, delivered_to, last_error, available_at IS NOT NULL
+	FROM events ORDER BY created_at, rowid`)
 	if err != nil {
 		s.t.Fatalf("read the events table: %v", err)
 	}
@@ -377,7 +381,7 @@ func (s *brokersShop) rows() []brokersRow {
 		var r brokersRow
 		var key, delivered, lastErr sql.NullString
 		err := rs.Scan(&r.ID, &r.Type, &r.Payload, &r.Status, &r.Attempts,
-			&key, &delivered, &lastErr)
+			&key, &delivered, &lastErr, &r.Leased)
 		if err != nil {
 			s.t.Fatalf("read the events table: %v", err)
 		}
@@ -437,7 +441,9 @@ func brokersWait(t *testing.T, what string, cond func() (bool, string)) {
 // of each entity, in capture order, must be exactly its expected events in
 // the order the API calls made them, with the payload the API returned. It
 // returns the expected event of each event id.
-func brokersMatch(t *testing.T, rows []brokersRow, want []brokersExpected) map[string]brokersExpected {
+func brokersMatch(
+	t *testing.T, rows []brokersRow, want []brokersExpected,
+) map[string]brokersExpected {
 	t.Helper()
 
 	byKey := map[string][]brokersExpected{}
@@ -596,24 +602,4 @@ func brokersStartupError(t *testing.T, bin string, env map[string]string) string
 	}
 
 	return string(out)
-}
-
-// brokersLogLines returns the lines of the shop's log that contain sub.
-func (s *brokersShop) logLines(sub string) []string {
-	f, err := os.Open(s.logPath)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), sub) {
-			lines = append(lines, sc.Text())
-		}
-	}
-
-	return lines
 }
