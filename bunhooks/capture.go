@@ -24,10 +24,31 @@ var ErrNoTransaction = errors.New("bunhooks: write of an event-emitting model ou
 	"unit of work; run it on ginevents.Tx(c) in a request, or inside RunInTx of the " +
 	"value domainevents.Register returned")
 
-// ErrNeedsReturning is the error of a bulk UPDATE or DELETE of an opted-in
-// model that carries no rows.
-var ErrNeedsReturning = errors.New("bunhooks: bulk update or delete of an event-emitting " +
-	"model carries no rows for the event; add .Returning(\"*\") to the query")
+// ErrNeedsReturning is the error of a write of an opted-in model whose
+// model does not identify the rows it writes: a bulk UPDATE or DELETE by a
+// WHERE clause on a nil or empty model, or one whose model lacks its primary
+// key, and an INSERT with ON CONFLICT, which may skip rows.
+var ErrNeedsReturning = errors.New("bunhooks: this write of an event-emitting model " +
+	"cannot tell which rows it wrote; add .Returning(\"*\") to the query")
+
+// ErrNeedsModel is the error of a write to an event-emitting table that
+// does not go through its model (Table, TableExpr or a map model), so no
+// row of the model can be put in the event.
+var ErrNeedsModel = errors.New("bunhooks: write to an event-emitting table without its " +
+	"model; use Model(&row) or Model(&rows) of the model named in Entities")
+
+// ErrRowsMismatch is the error of a write whose affected rows are not the
+// rows its model holds, such as a struct model updated by a WHERE clause
+// that matched several rows, or an insert with ON CONFLICT DO NOTHING that
+// skipped some. The unit of work rolls back.
+var ErrRowsMismatch = errors.New("bunhooks: the rows a write affected are not the rows " +
+	"its model holds; write one row per model element, or use a slice model with " +
+	".Returning(\"*\") so that the model holds exactly the affected rows")
+
+// ErrUnitClosed is the error of a write through a transaction whose unit of
+// work is already committing, such as one from a goroutine the handler left
+// running.
+var ErrUnitClosed = errors.New("bunhooks: write after the unit of work began to commit")
 
 // Config configures a [Capture].
 type Config struct {
@@ -107,6 +128,7 @@ type Capture struct {
 	store    *outbox.Store
 	cfg      Config
 	entities map[reflect.Type]entity
+	tables   map[string]string // table name to model name
 
 	mu    sync.Mutex
 	units map[uintptr]*unit
@@ -115,9 +137,60 @@ type Capture struct {
 // unit is the events one transaction has captured so far.
 type unit struct {
 	mu     sync.Mutex
+	idle   *sync.Cond // signalled when active drops to zero
+	active int        // captured writes between BeforeQuery and AfterQuery
+	sealed bool       // the unit is committing; no more writes
 	events []outbox.Event
 	err    error
 	meta   map[string]string
+}
+
+func newUnit(meta map[string]string) *unit {
+	u := &unit{meta: meta}
+	u.idle = sync.NewCond(&u.mu)
+
+	return u
+}
+
+// enter admits a write, unless the unit is committing.
+func (u *unit) enter() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+
+	if u.sealed {
+		return false
+	}
+	u.active++
+
+	return true
+}
+
+// leave records the events of an admitted write.
+func (u *unit) leave(events []outbox.Event, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+
+	if err != nil && u.err == nil {
+		u.err = err
+	}
+	u.events = append(u.events, events...)
+	if u.active--; u.active == 0 {
+		u.idle.Broadcast()
+	}
+}
+
+// seal closes the unit to new writes, waits for the writes under way, and
+// returns what the unit captured.
+func (u *unit) seal() ([]outbox.Event, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+
+	u.sealed = true
+	for u.active > 0 {
+		u.idle.Wait()
+	}
+
+	return u.events, u.err
 }
 
 // New returns a Capture for the models in cfg.Entities and installs it on
@@ -138,9 +211,16 @@ func New(db *bun.DB, store *outbox.Store, cfg Config) (*Capture, error) {
 		entities: map[reflect.Type]entity{},
 		units:    map[uintptr]*unit{},
 	}
+	c.tables = map[string]string{}
 	for _, e := range cfg.Entities {
 		t, _ := entityType(e)
-		c.entities[t] = entity{name: t.Name(), table: db.Table(t)}
+		table := db.Table(t)
+		if table.Name == outbox.DefaultTable {
+			return nil, fmt.Errorf("bunhooks: invalid config: %s is the events table itself; "+
+				"it never emits events", t)
+		}
+		c.entities[t] = entity{name: t.Name(), table: table}
+		c.tables[table.Name] = t.Name()
 	}
 
 	db.AddQueryHook(c) //nolint:staticcheck // the hook must see queries on this very *bun.DB
@@ -162,7 +242,7 @@ func (c *Capture) RunInTx(
 		return fmt.Errorf("bunhooks: begin transaction: %w", err)
 	}
 
-	u := &unit{meta: c.unitMetadata(ctx)}
+	u := newUnit(c.unitMetadata(ctx))
 	key := txKey(tx.Tx)
 	c.mu.Lock()
 	c.units[key] = u
@@ -183,9 +263,7 @@ func (c *Capture) RunInTx(
 		return err
 	}
 
-	u.mu.Lock()
-	events, uerr := u.events, u.err
-	u.mu.Unlock()
+	events, uerr := u.seal()
 	if uerr != nil {
 		return uerr
 	}
@@ -213,56 +291,123 @@ func txKey(tx *sql.Tx) uintptr {
 	return reflect.ValueOf(tx).Pointer()
 }
 
+// Keys of the values the hook keeps in a query's QueryEvent.Stash between
+// BeforeQuery and AfterQuery.
+type (
+	admittedKey struct{}
+	refusedKey  struct{}
+)
+
 // BeforeQuery refuses writes of opted-in models that could not be captured
 // atomically, by handing Bun a context that is already done with the reason
 // as its error.
 func (c *Capture) BeforeQuery(ctx context.Context, ev *bun.QueryEvent) context.Context {
 	action, ent, ok := c.classify(ev)
 	if !ok {
+		if name, emits := c.modelless(ev); emits {
+			return c.refuse(ctx, ev, fmt.Errorf("%w (table of %s)", ErrNeedsModel, name))
+		}
 		return ctx
-	}
-
-	if c.unitOf(ev.IQuery) == nil {
-		return refused{ctx, fmt.Errorf("%w (model %s)", ErrNoTransaction, ent.name)}
-	}
-
-	if action != Created && !hasReturning(ev.Query) && !carriesRows(ev.IQuery, ent) {
-		return refused{ctx, fmt.Errorf("%w (model %s)", ErrNeedsReturning, ent.name)}
-	}
-
-	return ctx
-}
-
-// AfterQuery records the events of a successful write.
-func (c *Capture) AfterQuery(_ context.Context, ev *bun.QueryEvent) {
-	if ev.Err != nil {
-		return
-	}
-
-	action, ent, ok := c.classify(ev)
-	if !ok {
-		return
 	}
 
 	u := c.unitOf(ev.IQuery)
 	if u == nil {
-		return // refused in BeforeQuery
+		return c.refuse(ctx, ev, fmt.Errorf("%w (model %s)", ErrNoTransaction, ent.name))
 	}
 
+	if action != Created && !hasReturning(ev.Query) && !identifiesRows(ev.IQuery, ent) {
+		return c.refuse(ctx, ev, fmt.Errorf("%w (model %s)", ErrNeedsReturning, ent.name))
+	}
+
+	// An insert that may skip rows gets back fewer rows than its model
+	// holds, and Bun fills the model's elements in order with what comes
+	// back: only RETURNING * makes the elements the rows that were written.
+	if action == Created && mayskip(ev.Query) && !strings.Contains(ev.Query, " RETURNING *") {
+		return c.refuse(ctx, ev, fmt.Errorf("%w (model %s: an insert with ON CONFLICT "+
+			"may skip rows)", ErrNeedsReturning, ent.name))
+	}
+
+	if !u.enter() {
+		return c.refuse(ctx, ev, fmt.Errorf("%w (model %s)", ErrUnitClosed, ent.name))
+	}
+	stash(ev)[admittedKey{}] = u
+
+	return ctx
+}
+
+func (c *Capture) refuse(ctx context.Context, ev *bun.QueryEvent, err error) context.Context {
+	stash(ev)[refusedKey{}] = err
+
+	return refused{ctx, err}
+}
+
+func stash(ev *bun.QueryEvent) map[any]any {
+	if ev.Stash == nil {
+		ev.Stash = map[any]any{}
+	}
+
+	return ev.Stash
+}
+
+// AfterQuery records the events of a write that BeforeQuery admitted.
+func (c *Capture) AfterQuery(_ context.Context, ev *bun.QueryEvent) {
+	u, admitted := ev.Stash[admittedKey{}].(*unit)
+	if !admitted {
+		err, refused := ev.Stash[refusedKey{}].(error)
+		switch {
+		case !refused:
+		case ev.Err == nil:
+			// The driver ran the write although its context was done.
+			c.cfg.Logger.Error("a refused write ran anyway and has no event; "+
+				"the driver ignored its cancelled context", "error", err)
+		case !errors.Is(ev.Err, err):
+			// The driver failed the write with an error of its own; say why.
+			c.cfg.Logger.Warn("write refused", "reason", err, "driver_error", ev.Err)
+		}
+		return
+	}
+	if ev.Err != nil {
+		u.leave(nil, nil)
+		return
+	}
+
+	affected := int64(-1)
 	if ev.Result != nil {
-		if n, err := ev.Result.RowsAffected(); err == nil && n == 0 {
-			return
+		if n, err := ev.Result.RowsAffected(); err == nil {
+			affected = n
 		}
 	}
-
-	events, err := c.events(ev.IQuery, ent, action, u.meta)
-
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if err != nil && u.err == nil {
-		u.err = err
+	if affected == 0 {
+		u.leave(nil, nil)
+		return
 	}
-	u.events = append(u.events, events...)
+
+	action, ent, _ := c.classify(ev)
+	events, err := c.events(ev.IQuery, ent, action, u.meta)
+	if err == nil && affected > 0 && affected != int64(len(events)) {
+		err = fmt.Errorf("%w (%s of model %s: %d rows affected, %d in the model)",
+			ErrRowsMismatch, strings.ToLower(ev.IQuery.Operation()), ent.name,
+			affected, len(events))
+	}
+	u.leave(events, err)
+}
+
+// modelless reports a write to an opted-in table that does not go through
+// the table's model.
+func (c *Capture) modelless(ev *bun.QueryEvent) (string, bool) {
+	switch ev.IQuery.(type) {
+	case *bun.InsertQuery, *bun.UpdateQuery, *bun.DeleteQuery:
+	default:
+		return "", false
+	}
+
+	q, ok := ev.IQuery.(interface{ GetTableName() string })
+	if !ok {
+		return "", false
+	}
+	name, ok := c.tables[strings.Trim(q.GetTableName(), "\"`")]
+
+	return name, ok
 }
 
 // classify says whether the query writes an opted-in model, and how.
@@ -330,16 +475,35 @@ func queryTx(q bun.Query) (uintptr, bool) {
 	return 0, false
 }
 
+// mayskip reports an insert that can leave rows of its model unwritten or
+// update them instead.
+func mayskip(query string) bool {
+	head := query[:min(len(query), 32)]
+
+	return strings.Contains(query, " ON CONFLICT ") || strings.Contains(query, " ON DUPLICATE KEY ") ||
+		strings.Contains(head, "INSERT OR ")
+}
+
 func hasReturning(query string) bool {
 	return strings.Contains(query, " RETURNING ")
 }
 
-// carriesRows reports whether the query's model holds row data: a non-nil
-// struct with a value besides its primary key, or a non-empty slice.
-func carriesRows(q bun.Query, ent entity) bool {
+// identifiesRows reports whether the model of an update or delete without
+// RETURNING says which rows it writes and holds their data: a struct, or a
+// non-empty slice of structs, each with its primary key set and a value
+// besides it.
+func identifiesRows(q bun.Query, ent entity) bool {
 	rows := modelRows(q.GetModel())
-	if len(rows) == 0 {
+	if len(rows) == 0 || len(ent.table.PKs) == 0 {
 		return false
+	}
+
+	for _, row := range rows {
+		for _, pk := range ent.table.PKs {
+			if pk.HasZeroValue(row) {
+				return false
+			}
+		}
 	}
 
 	for _, row := range rows {
@@ -458,3 +622,8 @@ var closed = func() chan struct{} {
 
 func (r refused) Done() <-chan struct{} { return closed }
 func (r refused) Err() error            { return r.err }
+
+// Deadline is in the past, for drivers that look at the deadline rather
+// than at Done before they write (database/sql's Conn does not check Done
+// first, and pgdriver then only honours the deadline).
+func (r refused) Deadline() (time.Time, bool) { return time.Unix(1, 0), true }

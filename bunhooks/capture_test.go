@@ -448,3 +448,133 @@ func TestCapture_metadataFromSpanAndContext(t *testing.T) {
 		t.Fatalf("metadata = %v, want %v", got, want)
 	}
 }
+
+type Order struct {
+	bun.BaseModel `bun:"table:orders"`
+
+	ID    int64   `bun:"id,pk,autoincrement" json:"id"`
+	Note  string  `bun:"note" json:"note"`
+	Items []*Item `bun:"rel:has-many,join:id=order_id" json:"items"`
+}
+
+type Item struct {
+	bun.BaseModel `bun:"table:items"`
+
+	ID      int64  `bun:"id,pk,autoincrement" json:"id"`
+	OrderID int64  `bun:"order_id" json:"order_id"`
+	Name    string `bun:"name" json:"name"`
+}
+
+func TestCapture_payloadIsShallow(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	c := setup(t, db, bunhooks.Config{Entities: []any{(*Order)(nil)}})
+	ctx := context.Background()
+	if _, err := db.NewCreateTable().Model((*Order)(nil)).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	err := c.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		o := &Order{Note: "first", Items: []*Item{{Name: "lamp"}}}
+		_, err := tx.NewInsert().Model(o).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got := events(t, db)[0].Payload; got != `{"id":1,"note":"first"}` {
+		t.Fatalf("payload = %s, want the order's own columns only", got)
+	}
+}
+
+func TestCapture_refusesWritesItCannotCapture(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *bun.DB) {
+		c := setup(t, db, bunhooks.Config{})
+		ctx := context.Background()
+		seed := &Product{Name: "seed", Stock: 1}
+		if err := c.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			_, err := tx.NewInsert().Model(seed).Exec(ctx)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		before := len(events(t, db))
+
+		cases := map[string]struct {
+			write func(ctx context.Context, tx bun.Tx) error
+			want  error
+		}{
+			"struct without its key updated by WHERE": {func(ctx context.Context, tx bun.Tx) error {
+				_, err := tx.NewUpdate().Model(&Product{Stock: 7}).Column("stock").
+					Where("stock > 0").Exec(ctx)
+				return err
+			}, bunhooks.ErrNeedsReturning},
+			"insert on conflict without RETURNING *": {func(ctx context.Context, tx bun.Tx) error {
+				ps := []Product{{ID: seed.ID, Name: "dup"}, {Name: "new"}}
+				_, err := tx.NewInsert().Model(&ps).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+				return err
+			}, bunhooks.ErrNeedsReturning},
+			"table without its model": {func(ctx context.Context, tx bun.Tx) error {
+				_, err := tx.NewUpdate().Table("products").Set("stock = 0").
+					Where("id = ?", seed.ID).Exec(ctx)
+				return err
+			}, bunhooks.ErrNeedsModel},
+			"slice delete matching part of it": {func(ctx context.Context, tx bun.Tx) error {
+				ps := []Product{{ID: seed.ID, Name: "seed"}, {ID: 999, Name: "ghost"}}
+				_, err := tx.NewDelete().Model(&ps).WherePK().Exec(ctx)
+				return err
+			}, bunhooks.ErrRowsMismatch},
+		}
+		for name, tc := range cases {
+			t.Run(name, func(t *testing.T) {
+				err := c.RunInTx(ctx, nil, tc.write)
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("err = %v, want %v", err, tc.want)
+				}
+			})
+		}
+
+		var stored Product
+		if err := db.NewSelect().Model(&stored).Where("id = ?", seed.ID).Scan(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if stored.Stock != 1 || len(events(t, db)) != before {
+			t.Fatalf("a refused write changed something: %+v, %d events", stored, len(events(t, db)))
+		}
+	})
+}
+
+func TestCapture_writeThroughFinishedUnitIsRefused(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	c := setup(t, db, bunhooks.Config{})
+	ctx := context.Background()
+
+	var leaked bun.Tx
+	err := c.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		leaked = tx
+		_, err := tx.NewInsert().Model(&Product{Name: "a"}).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = leaked.NewInsert().Model(&Product{Name: "late"}).Exec(ctx)
+	if err == nil {
+		t.Fatal("a write through a finished unit of work succeeded")
+	}
+}
+
+func TestNew_refusesTheEventsTable(t *testing.T) {
+	type EventRow struct {
+		bun.BaseModel `bun:"table:events"`
+		ID            string `bun:"id,pk"`
+	}
+	db := testdb.Open(t, "sqlite")
+	store, _ := outbox.NewStore(db)
+
+	_, err := bunhooks.New(db, store, bunhooks.Config{Entities: []any{EventRow{}}})
+	if err == nil || !strings.Contains(err.Error(), "events table") {
+		t.Fatalf("err = %v, want a refusal of the events table", err)
+	}
+}

@@ -24,14 +24,32 @@
 // What is refused, with an error that names the fix and before any SQL runs:
 //
 //   - A write of an opted-in model outside a transaction of RunInTx, on the
-//     bare *bun.DB or in a transaction begun elsewhere ([ErrNoTransaction]).
-//     Capturing it would not be atomic, so it is not allowed to happen.
-//   - A bulk UPDATE or DELETE by a WHERE clause on a nil or empty model
-//     without RETURNING ([ErrNeedsReturning]), since it carries no row to
-//     put in the event.
+//     bare *bun.DB, on a bun.Conn or in a transaction begun elsewhere
+//     ([ErrNoTransaction]). Capturing it would not be atomic, so it is not
+//     allowed to happen.
+//   - An UPDATE or DELETE whose model does not identify its rows (a nil or
+//     empty model, or a struct without its primary key) and has no
+//     RETURNING, and an INSERT with ON CONFLICT without RETURNING *
+//     ([ErrNeedsReturning]): the event would not carry the rows written.
+//   - A write to an opted-in table that does not go through its model
+//     (Table, TableExpr, a map model) ([ErrNeedsModel]).
+//   - A write through the transaction after RunInTx began to commit, such as
+//     one from a goroutine a handler left running ([ErrUnitClosed]).
 //
-// A payload that does not serialize fails the transaction: RunInTx rolls
-// back and returns the mapper's error.
+// A write whose affected rows are not the rows its model holds (a struct
+// model updated by a WHERE that matched several rows) fails the transaction
+// with [ErrRowsMismatch]. So does a payload that does not serialize: RunInTx
+// rolls back and returns the error.
+//
+// The default payload is shallow: the model's own fields, without Bun
+// relation fields, as encoding/json writes them. An update with .Column()
+// writes some columns but the payload is the whole model as the program
+// holds it; add .Returning("*") to send the row as stored. An upsert (ON
+// CONFLICT DO UPDATE) emits created for every row, updated or not.
+//
+// Capture belongs to the *bun.DB it was installed on: another bun.DB over
+// the same *sql.DB has no hook and captures nothing. Install it once per
+// *bun.DB; installing it twice refuses every write.
 //
 // Not captured: raw SQL (NewRaw, ExecContext), MERGE, and writes made by
 // other programs. Events captured inside a savepoint (a nested RunInTx on a
