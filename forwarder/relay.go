@@ -28,6 +28,7 @@ type Relay struct {
 	stats *Stats
 
 	mu        sync.Mutex
+	closed    bool
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -95,6 +96,10 @@ func recordOutcome(h message.HandlerFunc) message.HandlerFunc {
 // shutdown finished.
 func (r *Relay) Run(ctx context.Context) error {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return errors.New("forwarder: relay is closed")
+	}
 	if r.cancel != nil {
 		r.mu.Unlock()
 		return errors.New("forwarder: relay already running")
@@ -178,6 +183,7 @@ func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		r.mu.Lock()
 		started := r.cancel != nil
+		r.closed = true
 		r.mu.Unlock()
 
 		var err error

@@ -16,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/apsoai/domainevents/forwarder"
 	"github.com/apsoai/domainevents/internal/testdb"
@@ -561,4 +562,52 @@ func TestRelay_closeRightAfterStart(t *testing.T) {
 			t.Fatalf("Close right after Start: %v", err)
 		}
 	}
+}
+
+func TestRelay_unreadableRowFailsAloneAndRunAfterClose(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *bun.DB) {
+		store := newStore(t, db)
+		ctx := context.Background()
+		ids := insert(t, store, 3, func(i int) string { return fmt.Sprintf("Product:%d", i) })
+
+		// A row another program wrote: the oldest, with a payload that is
+		// not JSON.
+		bad := uuid.NewString()
+		_, err := db.ExecContext(ctx, `INSERT INTO events (id, type, payload, status, attempts,
+			created_at) VALUES (?, 'x.created', ?, 'pending', 0, ?)`,
+			bad, "not json", time.Now().Add(-time.Hour))
+		if err != nil {
+			if db.Dialect().Name() != dialect.PG {
+				t.Fatal(err)
+			}
+			// jsonb refuses it; use one PostgreSQL accepts but the body
+			// cannot carry: a payload_raw that is not JSON.
+			_, err = db.ExecContext(ctx, `INSERT INTO events (id, type, payload, payload_raw,
+				status, attempts, created_at) VALUES (?, 'x.created', '{}', 'not json',
+				'pending', 0, now() - interval '1 hour')`, bad)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		dest := newSink()
+		r := startRelay(t, store, forwarder.Config{
+			Destinations: []publishers.Destination{{Name: "sink", Publisher: dest}},
+		})
+		eventually(t, "good rows published", func() bool {
+			s := states(t, db)
+			return s[ids[0]].Published && s[ids[1]].Published && s[ids[2]].Published &&
+				s[bad].Status == "failed"
+		})
+		if dest.callsFor(bad) != 0 {
+			t.Fatalf("the unreadable row was sent")
+		}
+
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Run(ctx); err == nil {
+			t.Fatal("Run after Close returned nil")
+		}
+	})
 }

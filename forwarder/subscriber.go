@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -231,9 +232,18 @@ func (s *subscriber) limit() (int, time.Time) {
 func (s *subscriber) emit(rows []outbox.Claimed) bool {
 	for i := range rows {
 		row := &rows[i]
+		if s.isInFlight(row.ID) {
+			// Its lease ran out while this relay still delivers it; the
+			// delivery under way will record the outcome.
+			continue
+		}
 		d := &delivery{id: row.ID, attempts: row.Attempts, delivered: row.DeliveredTo}
 
 		msg, err := s.envelope(row, d)
+		if err == nil && row.Unreadable != nil {
+			err = fmt.Errorf("row cannot be read as an event: %w", row.Unreadable)
+			d.permanent = true
+		}
 		if err != nil {
 			s.track(d)
 			d.fail(err)
@@ -289,6 +299,15 @@ func (s *subscriber) envelope(row *outbox.Claimed, d *delivery) (*message.Messag
 	msg.SetContext(withDelivery(s.ctx, d))
 
 	return msg, nil
+}
+
+func (s *subscriber) isInFlight(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	_, ok := s.inflight[id]
+
+	return ok
 }
 
 func (s *subscriber) track(d *delivery) {

@@ -15,7 +15,10 @@
 //     by default GET, HEAD and OPTIONS requests do not.
 //
 //   - The transaction commits when the handlers return with a status below
-//     400 and no error in c.Errors; otherwise it rolls back.
+//     400 and no error in c.Errors; otherwise it rolls back. A handler that
+//     notes an error in c.Errors but writes a success status gets the
+//     commit-failure answer instead (a 500 by default): its changes were not
+//     saved.
 //
 //   - The response is held until the commit succeeded. If the commit fails,
 //     the client gets a 500 and none of what the handler wrote, and nothing

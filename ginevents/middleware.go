@@ -124,7 +124,13 @@ func MiddlewareWithConfig(uow UnitOfWork, cfg Config) gin.HandlerFunc {
 
 		c.Writer = orig
 		switch {
-		case err == nil, errors.Is(err, errRollback):
+		case err == nil:
+			held.release()
+		case errors.Is(err, errRollback) && held.Status() < http.StatusBadRequest:
+			// The handler noted an error in c.Errors but wrote a success:
+			// nothing was saved, so the client must not be told otherwise.
+			cfg.OnCommitError(c, c.Errors.Last())
+		case errors.Is(err, errRollback):
 			held.release()
 		default:
 			cfg.Logger.Error("request rolled back: commit failed",

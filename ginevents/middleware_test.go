@@ -138,7 +138,7 @@ func TestMiddleware_rollsBackOnFailure(t *testing.T) {
 			})
 		})
 
-		for path, want := range map[string]int{"/status": 409, "/error": 200, "/panic": 500} {
+		for path, want := range map[string]int{"/status": 409, "/error": 500, "/panic": 500} {
 			if w := do(r, "POST", path); w.Code != want {
 				t.Errorf("%s: status %d, want %d", path, w.Code, want)
 			}

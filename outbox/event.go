@@ -3,6 +3,7 @@ package outbox
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -62,6 +63,11 @@ type Claimed struct {
 
 	// Seq orders rows captured at the same instant.
 	Seq int64
+
+	// Unreadable says why the row could not be read as an event (a
+	// created_at in no known format, a payload that is not JSON); the relay
+	// fails such a row at once instead of blocking the others.
+	Unreadable error
 }
 
 // Body returns the event body of the contract for this row as it stands:
@@ -100,9 +106,45 @@ func FormatTime(t time.Time) string {
 	return t.UTC().Format(timeLayout)
 }
 
+// scanTime reads a created_at value as the driver returns it: a time, text
+// in one of the usual layouts, or a number of Unix seconds or milliseconds
+// (as some ORMs write to SQLite).
+func scanTime(v any) (time.Time, error) {
+	switch v := v.(type) {
+	case time.Time:
+		return v.UTC(), nil
+	case string:
+		return parseTime(v)
+	case []byte:
+		return parseTime(string(v))
+	case int64:
+		return unixTime(float64(v)), nil
+	case float64:
+		return unixTime(v), nil
+	case nil:
+		return time.Time{}, nil
+	}
+
+	return time.Time{}, fmt.Errorf("unexpected type %T", v)
+}
+
+// unixTime reads Unix seconds, or milliseconds when the number is too
+// large to be seconds of this era.
+func unixTime(n float64) time.Time {
+	if n > 1e11 {
+		return time.UnixMilli(int64(n)).UTC()
+	}
+
+	return time.Unix(int64(n), 0).UTC()
+}
+
 // parseTime reads a timestamp written as text by this or another
 // implementation.
 func parseTime(s string) (time.Time, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return unixTime(n), nil
+	}
+
 	layouts := []string{
 		time.RFC3339Nano,
 		"2006-01-02 15:04:05.999999999Z07:00",

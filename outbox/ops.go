@@ -200,17 +200,9 @@ func (s *Store) Backlog(ctx context.Context) (Backlog, error) {
 		return Backlog{}, fmt.Errorf("outbox: read backlog: %w", err)
 	}
 
-	switch v := oldest.(type) {
-	case time.Time:
-		b.OldestPending = v.UTC()
-	case string:
-		b.OldestPending, err = parseTime(v)
-	case []byte:
-		b.OldestPending, err = parseTime(string(v))
-	}
-	if err != nil {
-		return Backlog{}, fmt.Errorf("outbox: read backlog: oldest created_at %v: %w", oldest, err)
-	}
+	// A created_at this library cannot read leaves the age unknown rather
+	// than failing health checks and metrics.
+	b.OldestPending, _ = scanTime(oldest)
 
 	return b, nil
 }

@@ -256,17 +256,11 @@ func (s *Store) scanClaimed(rows *sql.Rows) (Claimed, error) {
 		c.Payload = []byte("null")
 	}
 
-	switch v := created.(type) {
-	case time.Time:
-		c.CreatedAt = v.UTC()
-	case string:
-		if c.CreatedAt, err = parseTime(v); err != nil {
-			return c, fmt.Errorf("event %s created_at %q: %w", c.ID, v, err)
-		}
-	case []byte:
-		if c.CreatedAt, err = parseTime(string(v)); err != nil {
-			return c, fmt.Errorf("event %s created_at %q: %w", c.ID, v, err)
-		}
+	if c.CreatedAt, err = scanTime(created); err != nil {
+		c.Unreadable = fmt.Errorf("created_at %v: %w", created, err)
+	}
+	if !json.Valid(c.Payload) {
+		c.Unreadable = errors.New("payload is not JSON")
 	}
 
 	c.EntityKey = key.String
@@ -276,7 +270,7 @@ func (s *Store) scanClaimed(rows *sql.Rows) (Claimed, error) {
 	}
 	if meta.String != "" {
 		if err := json.Unmarshal([]byte(meta.String), &c.Metadata); err != nil {
-			return c, fmt.Errorf("event %s metadata: %w", c.ID, err)
+			c.Unreadable = fmt.Errorf("metadata: %w", err)
 		}
 	}
 

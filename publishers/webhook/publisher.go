@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -128,6 +129,12 @@ func (p *Publisher) send(msg *message.Message) error {
 	start := time.Now()
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {
+		// The client's error quotes the URL, credentials and query included.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			urlErr.URL = p.target
+		}
+
 		// A cancelled message is the caller's decision, not an outage.
 		if parent.Err() != nil {
 			return fmt.Errorf("webhook: post event %s to %s: %w", msg.UUID, p.target, err)

@@ -466,3 +466,31 @@ func TestPublisher_reusesConnections(t *testing.T) {
 		t.Fatalf("20 sequential requests opened %d connections, want 1", n)
 	}
 }
+
+func TestPublisher_errorsKeepURLSecretsOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing listens there now
+
+	pub, err := webhook.New(webhook.Config{
+		URL:    "http://alice:pa55@" + addr + "/hook?token=q-s3cret",
+		Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+
+	err = pub.Publish("events", publishertest.NewEvent("a.created", "A:1", map[string]any{}))
+	if err == nil {
+		t.Fatal("Publish to a closed port succeeded")
+	}
+	for _, secret := range []string{"alice", "pa55", "q-s3cret"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Fatalf("error %q shows %q", err, secret)
+		}
+	}
+}
