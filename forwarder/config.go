@@ -59,9 +59,10 @@ type Config struct {
 	// destination that is down; it costs the row no attempt. Defaults to 10s.
 	DeferDelay time.Duration
 
-	// TripAfter is the number of consecutive failed deliveries, of at least
-	// two different events, after which a destination is judged down.
-	// Defaults to 3.
+	// TripAfter is the number of consecutive failed deliveries after which a
+	// destination is judged down: failures of at least two different events,
+	// or of one event when none of them got an answer (refused connection,
+	// timeout). Defaults to 3.
 	TripAfter int
 
 	// ShutdownTimeout bounds how long Close waits for deliveries in flight

@@ -28,7 +28,7 @@
 //     the order of other entities. After [Config.MaxAttempts] the row is
 //     failed. An error wrapping publishers.ErrPermanent fails it at once.
 //   - Outages. A destination that fails [Config.TripAfter] deliveries in a
-//     row, of at least two events, is judged down: no more attempts are spent
+//     row, of at least two events or with no answer at all, is judged down: no more attempts are spent
 //     on it, one event probes it every [Config.ProbeInterval], and the first
 //     success resumes full speed: rows put off while it was down become
 //     claimable at once. An event that one destination rejects while

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -184,7 +186,7 @@ func (f *fanOut) deliverTo(dest *destination, topic string, msg *message.Message
 	}
 
 	dest.stats.failures.Add(1)
-	if dest.breaker.failure(msg.UUID) {
+	if dest.breaker.failure(msg.UUID, err) {
 		f.log.Warn("destination is down; probing it before sending more",
 			"destination", dest.Name, "error", err)
 	}
@@ -234,22 +236,35 @@ func (f *fanOut) Close() error {
 
 // breaker tells a destination that is down from one that rejects some
 // events. It opens after tripAfter consecutive failures of at least two
-// different events; while open it lets one probe through every interval and
-// closes on the first success.
+// different events, or of one event when no failure got an answer at all
+// (a refused connection, a timeout): an event cannot be at fault for those.
+// While open it lets one probe through every interval and closes on the
+// first success.
 type breaker struct {
 	tripAfter int
 	interval  time.Duration
 
-	mu        sync.Mutex
-	open      bool
-	streak    int
-	streakIDs map[string]struct{}
-	probing   bool
-	nextProbe time.Time
+	mu         sync.Mutex
+	open       bool
+	streak     int
+	streakIDs  map[string]struct{}
+	unanswered bool // every failure of the streak got no answer
+	probing    bool
+	nextProbe  time.Time
 }
 
 func newBreaker(tripAfter int, interval time.Duration) *breaker {
-	return &breaker{tripAfter: tripAfter, interval: interval, streakIDs: map[string]struct{}{}}
+	return &breaker{tripAfter: tripAfter, interval: interval,
+		streakIDs: map[string]struct{}{}, unanswered: true}
+}
+
+// unanswered reports a failure in which the destination said nothing: the
+// connection was refused or reset, or timed out.
+func unanswered(err error) bool {
+	var netErr net.Error
+
+	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func (b *breaker) allow() (allowed, probe bool) {
@@ -275,12 +290,13 @@ func (b *breaker) success() bool {
 	wasOpen := b.open
 	b.open, b.probing, b.streak = false, false, 0
 	clear(b.streakIDs)
+	b.unanswered = true
 
 	return wasOpen
 }
 
 // failure reports whether the breaker just opened.
-func (b *breaker) failure(id string) bool {
+func (b *breaker) failure(id string, err error) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 
@@ -292,7 +308,8 @@ func (b *breaker) failure(id string) bool {
 
 	b.streak++
 	b.streakIDs[id] = struct{}{}
-	if b.streak < b.tripAfter || len(b.streakIDs) < 2 {
+	b.unanswered = b.unanswered && unanswered(err)
+	if b.streak < b.tripAfter || (len(b.streakIDs) < 2 && !b.unanswered) {
 		return false
 	}
 

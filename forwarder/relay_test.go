@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -610,4 +613,39 @@ func TestRelay_unreadableRowFailsAloneAndRunAfterClose(t *testing.T) {
 			t.Fatal("Run after Close returned nil")
 		}
 	})
+}
+
+func TestRelay_unreachableDestinationSpendsNoAttemptsOnALoneEvent(t *testing.T) {
+	store := newStore(t, testdb.Open(t, "sqlite"))
+	ids := insert(t, store, 1, func(int) string { return "Product:1" })
+
+	dest := newSink()
+	var down atomic.Bool
+	down.Store(true)
+	dest.setFail(func(*message.Message) error {
+		if down.Load() {
+			return &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		}
+		return nil
+	})
+	r := startRelay(t, store, forwarder.Config{
+		Destinations:  []publishers.Destination{{Name: "sink", Publisher: dest}},
+		ProbeInterval: 10 * time.Millisecond,
+		DeferDelay:    20 * time.Millisecond,
+	})
+
+	// Without the breaker, one event would spend its five attempts long
+	// before this many calls.
+	eventually(t, "many probes", func() bool { return dest.callsFor(ids[0]) > 8 })
+	if _, d := r.Stats(); !d["sink"].Down {
+		t.Fatal("destination not judged down")
+	}
+	down.Store(false)
+
+	eventually(t, "published", func() bool {
+		return states(t, store.DB())[ids[0]].Status == "published"
+	})
+	if a := states(t, store.DB())[ids[0]].Attempts; a >= 5 {
+		t.Fatalf("attempts = %d: the outage spent them", a)
+	}
 }
