@@ -64,6 +64,43 @@ func New(cfg Config) (*Publisher, error) {
 	return p, nil
 }
 
+// producer returns the Watermill publisher, connecting first if needed.
+func (p *Publisher) producer() (*wkafka.Publisher, error) {
+	if err := p.connect(); err != nil {
+		return nil, err
+	}
+
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+
+	if p.inner == nil {
+		return nil, fmt.Errorf("kafka: %w: producer reset during publish", publishers.ErrUnavailable)
+	}
+
+	return p.inner, nil
+}
+
+// reset drops a producer after a failed send; the next Publish connects a
+// new one. A new producer gets a new producer id from the cluster, so the
+// idempotent producer's sequence numbers start afresh: after a failure,
+// Sarama may otherwise give a later record a sequence number the broker has
+// seen, and the broker acknowledges it as a duplicate without storing it.
+func (p *Publisher) reset(inner *wkafka.Publisher) {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+
+	if p.inner != inner {
+		return // another call reset it already
+	}
+	p.inner = nil
+
+	go func() {
+		if err := inner.Close(); err != nil {
+			p.cfg.Logger.Debug("closing a failed kafka producer", "error", err)
+		}
+	}()
+}
+
 // connect makes the Watermill publisher if there is none yet.
 func (p *Publisher) connect() error {
 	p.connMu.Lock()
@@ -107,12 +144,14 @@ func (p *Publisher) Publish(_ string, msgs ...*message.Message) error {
 		}
 	}
 
-	if err := p.connect(); err != nil {
+	inner, err := p.producer()
+	if err != nil {
 		return err
 	}
 
 	for _, msg := range msgs {
-		if err := p.inner.Publish(p.cfg.Topic, msg); err != nil {
+		if err := inner.Publish(p.cfg.Topic, msg); err != nil {
+			p.reset(inner)
 			return fmt.Errorf("kafka: publish event %s to topic %q: %w",
 				msg.UUID, p.cfg.Topic, classify(err))
 		}
