@@ -28,10 +28,11 @@
 //     the order of other entities. After [Config.MaxAttempts] the row is
 //     failed. An error wrapping publishers.ErrPermanent fails it at once.
 //   - Outages. A destination that fails [Config.TripAfter] deliveries in a
-//     row, of at least two events or with no answer at all, is judged down: no more attempts are spent
-//     on it, one event probes it every [Config.ProbeInterval], and the first
-//     success resumes full speed: rows put off while it was down become
-//     claimable at once. An event that one destination rejects while
+//     row, of at least two events or with no answer at all, is judged down:
+//     no more attempts are spent on it, one event probes it every
+//     [Config.ProbeInterval] while rows are available (a row whose probe
+//     failed waits [Config.DeferDelay]), and the first success resumes full
+//     speed: rows put off while it was down become claimable at once. An event that one destination rejects while
 //     others succeed still fails after its attempts.
 //   - Latency. [Relay.Wake] makes the relay claim at once; the library calls
 //     it after every commit that wrote events, and on PostgreSQL with Bun's

@@ -155,6 +155,7 @@ func brokersStartShop(t *testing.T, bin string, extra map[string]string) *broker
 	return s
 }
 
+// brokersEnvList turns env into the KEY=value list that exec.Cmd takes.
 func brokersEnvList(env map[string]string) []string {
 	list := make([]string, 0, len(env))
 	for k, v := range env {
@@ -222,6 +223,7 @@ func (s *brokersShop) Stop() {
 	}
 }
 
+// dumpLog logs the end of the shop's output.
 func (s *brokersShop) dumpLog() {
 	b, err := os.ReadFile(s.logPath)
 	if err != nil {
@@ -324,6 +326,7 @@ func (s *brokersShop) placeOrder(productID, quantity int64) []brokersExpected {
 	}
 }
 
+// brokersID returns the "id" of a JSON object the shop answered with.
 func brokersID(t *testing.T, body json.RawMessage) int64 {
 	t.Helper()
 

@@ -39,6 +39,10 @@ var unavailable = []error{
 	sarama.ErrThrottlingQuotaExceeded,
 	sarama.ErrUnknownTopicOrPartition,
 	sarama.ErrControllerNotAvailable,
+	// After a failed send the producer starts afresh (see Publisher.reset);
+	// a sequence error on the way there is the cluster's state, not the
+	// event's.
+	sarama.ErrOutOfOrderSequenceNumber,
 	syscall.ECONNREFUSED,
 	syscall.ECONNRESET,
 	context.DeadlineExceeded,
