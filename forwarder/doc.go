@@ -32,8 +32,9 @@
 //     no more attempts are spent on it, one event probes it every
 //     [Config.ProbeInterval] while rows are available (a row whose probe
 //     failed waits [Config.DeferDelay]), and the first success resumes full
-//     speed: rows put off while it was down become claimable at once. An event that one destination rejects while
-//     others succeed still fails after its attempts.
+//     speed: rows put off while it was down become claimable at once. An
+//     event that one destination rejects while others succeed still fails
+//     after its attempts.
 //   - Latency. [Relay.Wake] makes the relay claim at once; the library calls
 //     it after every commit that wrote events, and on PostgreSQL with Bun's
 //     pgdriver a LISTEN on the commit's NOTIFY wakes relays in other
