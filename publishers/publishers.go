@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -201,4 +202,35 @@ func closeAll(dests []Destination) {
 	for _, d := range dests {
 		_ = d.Publisher.Close()
 	}
+}
+
+// Lookup returns a variable's value with spaces trimmed, and whether it is
+// set to something other than spaces.
+func Lookup(env Env, key string) (string, bool) {
+	v, ok := env(key)
+	v = strings.TrimSpace(v)
+
+	return v, ok && v != ""
+}
+
+// Bytes reads a size in bytes from the variable key, for a destination's
+// size limit. It reports false when the variable is unset, and an error that
+// names the variable when the value is not a whole number from 1 to limit
+// (no upper bound when limit is 0).
+func Bytes(env Env, key string, limit int) (int, bool, error) {
+	v, ok := Lookup(env, key)
+	if !ok {
+		return 0, false, nil
+	}
+
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || (limit > 0 && n > limit) {
+		if limit > 0 {
+			return 0, false, fmt.Errorf("%s=%q is not a number of bytes between 1 and %d",
+				key, v, limit)
+		}
+		return 0, false, fmt.Errorf("%s=%q is not a positive number of bytes", key, v)
+	}
+
+	return n, true, nil
 }

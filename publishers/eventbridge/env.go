@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -61,15 +59,12 @@ func ConfigFromEnv(ctx context.Context, env publishers.Env) (Config, error) {
 		return cfg, fmt.Errorf("eventbridge: %w", err)
 	}
 
-	if v, ok := lookup(env, EnvMaxBytes); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return cfg, fmt.Errorf("eventbridge: %s=%q is not a positive number of bytes",
-				EnvMaxBytes, v)
-		}
+	if n, ok, err := publishers.Bytes(env, EnvMaxBytes, 0); err != nil {
+		return cfg, fmt.Errorf("eventbridge: %w", err)
+	} else if ok {
 		cfg.MaxBytes = n
 	}
-	if v, ok := lookup(env, EnvLinger); ok {
+	if v, ok := publishers.Lookup(env, EnvLinger); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return cfg, fmt.Errorf("eventbridge: %s=%q is not a duration such as 2ms", EnvLinger, v)
@@ -86,13 +81,4 @@ func ConfigFromEnv(ctx context.Context, env publishers.Env) (Config, error) {
 	}
 
 	return cfg, nil
-}
-
-// lookup returns a variable's value with spaces trimmed, and whether it is
-// set to something other than spaces.
-func lookup(env publishers.Env, key string) (string, bool) {
-	v, ok := env(key)
-	v = strings.TrimSpace(v)
-
-	return v, ok && v != ""
 }

@@ -82,14 +82,12 @@ func ConfigFromEnv(env publishers.Env) (Config, error) {
 		return cfg, err
 	}
 
-	if v, ok := lookup(env, EnvMaxBytes); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return cfg, fmt.Errorf("kafka: %s=%q is not a positive number of bytes", EnvMaxBytes, v)
-		}
+	if n, ok, err := publishers.Bytes(env, EnvMaxBytes, 0); err != nil {
+		return cfg, fmt.Errorf("kafka: %w", err)
+	} else if ok {
 		cfg.MaxBytes = n
 	}
-	if v, ok := lookup(env, EnvVersion); ok {
+	if v, ok := publishers.Lookup(env, EnvVersion); ok {
 		if _, err := parseVersion(v); err != nil {
 			return cfg, fmt.Errorf("kafka: %s: %w", EnvVersion, err)
 		}
@@ -101,7 +99,7 @@ func ConfigFromEnv(env publishers.Env) (Config, error) {
 
 func tlsFromEnv(env publishers.Env) (*tls.Config, error) {
 	on := false
-	if v, ok := lookup(env, EnvTLS); ok {
+	if v, ok := publishers.Lookup(env, EnvTLS); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: %s=%q is not true or false", EnvTLS, v)
@@ -109,7 +107,7 @@ func tlsFromEnv(env publishers.Env) (*tls.Config, error) {
 		on = b
 	}
 
-	caFile, hasCA := lookup(env, EnvTLSCAFile)
+	caFile, hasCA := publishers.Lookup(env, EnvTLSCAFile)
 	if !on && !hasCA {
 		return nil, nil
 	}
@@ -132,10 +130,10 @@ func tlsFromEnv(env publishers.Env) (*tls.Config, error) {
 }
 
 func saslFromEnv(env publishers.Env) (SASL, error) {
-	mechanism, ok := lookup(env, EnvSASLMechanism)
+	mechanism, ok := publishers.Lookup(env, EnvSASLMechanism)
 	if !ok {
 		for _, key := range []string{EnvSASLUsername, EnvSASLPassword} {
-			if _, set := lookup(env, key); set {
+			if _, set := publishers.Lookup(env, key); set {
 				return SASL{}, fmt.Errorf("kafka: %s is set but %s is not; set it to one of %s",
 					key, EnvSASLMechanism, strings.Join(mechanisms, ", "))
 			}
@@ -166,13 +164,4 @@ func saslFromEnv(env publishers.Env) (SASL, error) {
 	}
 
 	return s, nil
-}
-
-// lookup returns a variable's value with spaces trimmed, and whether it is
-// set to something other than spaces.
-func lookup(env publishers.Env, key string) (string, bool) {
-	v, ok := env(key)
-	v = strings.TrimSpace(v)
-
-	return v, ok && v != ""
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -62,12 +60,9 @@ func ConfigFromEnv(ctx context.Context, env publishers.Env) (Config, error) {
 		return cfg, fmt.Errorf("sqs: %s: %w", EnvQueueURL, err)
 	}
 
-	if v, ok := env(EnvMaxBytes); ok && strings.TrimSpace(v) != "" {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n <= 0 || n > LimitMaxBytes {
-			return cfg, fmt.Errorf("sqs: %s=%q is not a number of bytes between 1 and %d",
-				EnvMaxBytes, v, LimitMaxBytes)
-		}
+	if n, ok, err := publishers.Bytes(env, EnvMaxBytes, LimitMaxBytes); err != nil {
+		return cfg, fmt.Errorf("sqs: %w", err)
+	} else if ok {
 		cfg.MaxBytes = n
 	}
 
